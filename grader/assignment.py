@@ -1,0 +1,91 @@
+"""An assignment folder: `assignment.toml`, the brief, the hidden tests and the solutions."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Category(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Hidden tests live in tests/test_<id>.py.")
+    title: str
+    weight: float = Field(gt=0)
+
+
+class RunSpec(Strict):
+    """How the grader runs a submission."""
+
+    setup: list[str] = Field(["flask --app wsgi db upgrade"], description="Run before serving, in order.")
+    serve: str = "gunicorn --workers 4 --bind 127.0.0.1:8000 wsgi:app"
+    port: int = 8000
+    ready_path: str = "/"
+    database_path: str = "/data/app.db"
+    env: dict[str, str] = Field({}, description="Extra environment; `{database_path}` is substituted.")
+
+
+class Assignment(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    title: str
+    version: str
+    brief: str = "brief.md"
+    run: RunSpec = RunSpec()
+    categories: list[Category] = Field(min_length=1)
+    candidate_sees_tests: bool = Field(False, description="Whether candidates see hidden test names.")
+    folder: Path = Field(Path("."), exclude=True)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_ids(cls, categories: list[Category]) -> list[Category]:
+        ids = [c.id for c in categories]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"category ids must be unique, got {ids}")
+        return categories
+
+    @model_validator(mode="after")
+    def _port_in_serve(self) -> Assignment:
+        if str(self.run.port) not in self.run.serve:
+            raise ValueError(f"run.serve must bind run.port {self.run.port}")
+        return self
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.folder / "tests"
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.weight for c in self.categories)
+
+
+class AssignmentError(Exception):
+    """An assignment folder is missing or invalid; the message names the file and the field."""
+
+
+def load_assignment(assignments_dir: Path, assignment_id: str) -> Assignment:
+    folder = assignments_dir / assignment_id
+    if not (folder / "assignment.toml").is_file():
+        known = sorted(p.name for p in assignments_dir.glob("*/assignment.toml") for p in [p.parent])
+        raise AssignmentError(f"no assignment {assignment_id!r} in {assignments_dir}; known: {', '.join(known)}")
+    return load_assignment_folder(folder)
+
+
+def load_assignment_folder(folder: Path) -> Assignment:
+    path = folder / "assignment.toml"
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise AssignmentError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise AssignmentError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return Assignment.model_validate({**data, "folder": folder.resolve()})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise AssignmentError(f"{path}: {problems}") from None

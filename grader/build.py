@@ -1,0 +1,153 @@
+"""Stage 2: an image per submission: a cached dependency layer, then the candidate's code on top.
+
+The dependency layer is keyed by the base image and the bytes of `requirements.txt`, so a
+resubmission or a common stack skips the install. The install runs in a hardened container as the
+unprivileged app user, because `pip install` runs code from the packages it builds.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import docker.errors
+import requests
+from docker.types import Mount
+
+from grader.engine import KIND_LABEL, engine_errors, job_labels, log_tail
+from grader.errors import BuildFailed
+from grader.images import APP_UID
+from grader.intake import read_regular_file
+from grader.models import Snapshot, SubmissionImage
+from grader.sandbox import hardening
+from grader.settings import Settings
+
+MAX_REQUIREMENTS_BYTES = 256 * 1024
+DEPS_REPOSITORY = "grader-deps"
+SUBMISSION_REPOSITORY = "grader-submission"
+_INSTALL = (
+    "python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "
+    "--no-input --progress-bar off -r /run/req/requirements.txt"
+)
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Two workers building the same dependency layer wait for each other instead of racing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_requirements(snapshot: Snapshot) -> bytes:
+    content = read_regular_file(snapshot.path / "requirements.txt", MAX_REQUIREMENTS_BYTES)
+    if content is None:
+        raise BuildFailed(
+            "the repository has no requirements.txt at its root (or it is not a regular file); "
+            "add one that lists your dependencies in pip format"
+        )
+    if len(content) > MAX_REQUIREMENTS_BYTES:
+        raise BuildFailed(f"requirements.txt is larger than {MAX_REQUIREMENTS_BYTES} bytes")
+    return content
+
+
+def _install_dependencies(
+    client: docker.DockerClient, settings: Settings, job_id: str, requirements: bytes, key: str, tag: str
+) -> str:
+    """Install requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
+    req_dir = settings.work_dir / job_id / "req"
+    req_dir.mkdir(parents=True, exist_ok=True)
+    req_dir.chmod(0o755)
+    (req_dir / "requirements.txt").write_bytes(requirements)
+    (req_dir / "requirements.txt").chmod(0o644)
+    ca = str(settings.ca_bundle)
+    with engine_errors("creating the build container"):
+        container = client.containers.create(
+            settings.base_image,
+            command=["/bin/sh", "-c", _INSTALL],
+            user=f"{APP_UID}:{APP_UID}",
+            environment={"HOME": "/tmp", "PIP_CERT": ca, "SSL_CERT_FILE": ca, "PIP_DEFAULT_TIMEOUT": "60"},
+            mounts=[
+                Mount("/run/req", str(req_dir), type="bind", read_only=True),
+                Mount(ca, ca, type="bind", read_only=True),
+            ],
+            network_mode=settings.build_network,
+            labels=job_labels(job_id, "build"),
+            **hardening(settings, read_only=False),
+        )
+    try:
+        with engine_errors("starting the build container"):
+            container.start()
+        try:
+            result = container.wait(timeout=settings.build_timeout_s)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            container.kill()
+            raise BuildFailed(
+                f"installing requirements.txt took longer than {settings.build_timeout_s:.0f} s (build time limit)",
+                log_tail=log_tail(container, settings.log_bytes),
+            ) from None
+        tail = log_tail(container, settings.log_bytes)
+        if result.get("StatusCode") != 0:
+            raise BuildFailed(
+                f"installing requirements.txt failed (pip exited with {result.get('StatusCode')}); "
+                "see the build log below",
+                log_tail=tail,
+            )
+        with engine_errors("saving the dependency layer"):
+            image = container.commit(
+                repository=DEPS_REPOSITORY, tag=key,
+                conf={"Labels": {KIND_LABEL: "deps", "grader.job": "", "grader.role": ""}, "Cmd": ["/bin/true"]},
+            )
+        return image.id
+    finally:
+        with engine_errors("removing the build container"):
+            container.remove(force=True)
+
+
+def _context_tar(snapshot: Snapshot, deps_tag: str) -> io.BytesIO:
+    """A build context: our Dockerfile at the root, the candidate's tree under src/ (links kept as links)."""
+    dockerfile = f"FROM {deps_tag}\nCOPY --chown={APP_UID}:{APP_UID} src/ /app/\n".encode()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        archive.addfile(info, io.BytesIO(dockerfile))
+        archive.add(snapshot.path, arcname="src", recursive=True)
+    buffer.seek(0)
+    return buffer
+
+
+def build_image(snapshot: Snapshot, settings: Settings, client: docker.DockerClient) -> SubmissionImage:
+    """Return the submission's image, installing its requirements only when no cached layer matches."""
+    requirements = _read_requirements(snapshot)
+    with engine_errors("reading the base image"):
+        base_id = client.images.get(settings.base_image).id
+    key = hashlib.sha256(base_id.encode() + b"\0" + requirements).hexdigest()[:32]
+    deps_tag = f"{DEPS_REPOSITORY}:{key}"
+    cached = True
+    with _file_lock(settings.locks_dir / f"deps-{key}.lock"):
+        try:
+            client.images.get(deps_tag)
+        except docker.errors.ImageNotFound:
+            cached = False
+            _install_dependencies(client, settings, snapshot.job_id, requirements, key, deps_tag)
+    tag = f"{SUBMISSION_REPOSITORY}:{snapshot.job_id}"
+    with engine_errors("building the submission image"):
+        image, _ = client.images.build(
+            fileobj=_context_tar(snapshot, deps_tag), custom_context=True, tag=tag,
+            labels=job_labels(snapshot.job_id, "submission"), rm=True, forcerm=True, network_mode="none",
+        )
+    return SubmissionImage(
+        job_id=snapshot.job_id, image_id=image.id, tag=tag, deps_key=key, deps_cached=cached,
+        requirements_sha256=hashlib.sha256(requirements).hexdigest(),
+    )

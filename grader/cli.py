@@ -1,0 +1,106 @@
+"""The `grader` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from grader.assignment import AssignmentError, load_assignment
+from grader.engine import connect
+from grader.errors import InfraError
+from grader.images import build_images
+from grader.models import Stage, Status, SubmissionRequest
+from grader.pipeline import grade_submission, new_submission_id
+from grader.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Grade Flask take-home submissions.")
+images_app = typer.Typer(no_args_is_help=True, help="The local container images.")
+app.add_typer(images_app, name="images")
+
+EXIT_REJECTED = 2
+EXIT_INFRA = 3
+_STAGE_LABELS = {
+    Stage.intake: "fetching the repository",
+    Stage.build: "building the image",
+    Stage.boot: "booting the app",
+    Stage.tests: "running the hidden tests",
+    Stage.report: "writing the report",
+}
+
+
+def _settings(**overrides: object) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+
+@images_app.command("build")
+def images_build(force: bool = typer.Option(False, help="Rebuild even when nothing changed.")) -> None:
+    """Build the base image (mmdebstrap + docker import) and the harness image; skipped when up to date."""
+    console = Console(stderr=True)
+    settings = _settings()
+    try:
+        client = connect(settings)
+        with console.status("building images (the first base build takes about half a minute)"):
+            statuses = build_images(client, settings, force=force)
+    except InfraError as exc:
+        console.print(f"[red]error:[/red] {exc.reason}")
+        raise typer.Exit(EXIT_INFRA) from None
+    for status in statuses:
+        console.print(f"{status.name}: {'built' if status.built else 'up to date'} ({status.image_id[:19]})")
+
+
+@app.command()
+def grade(
+    source: str = typer.Argument(..., help="Repository URL (https://, ssh://, git@) or a local path."),
+    assignment: str = typer.Option(..., "--assignment", "-a", help="Assignment id, e.g. flask-notes."),
+    ref: str | None = typer.Option(None, help="Branch, tag or commit to grade."),
+    out: Path | None = typer.Option(None, help="Directory for reports (default: reports/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report JSON on stdout."),
+) -> None:
+    """Grade one submission in-process, without a queue, and write its report."""
+    console = Console(stderr=True)
+    settings = _settings(reports_dir=out)
+    try:
+        load_assignment(settings.assignments_dir, assignment)
+    except AssignmentError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_INFRA) from None
+    request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
+    with console.status("starting") as status:
+        report = grade_submission(
+            request, settings, on_stage=lambda stage: status.update(_STAGE_LABELS[stage])
+        )
+    folder = settings.reports_dir / report.id
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        _print_summary(console, report, folder)
+    if report.status is Status.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+    if report.status is Status.infra_error:
+        raise typer.Exit(EXIT_INFRA)
+
+
+def _print_summary(console: Console, report, folder: Path) -> None:  # type: ignore[no-untyped-def]
+    if report.status is Status.graded:
+        console.print(f"[bold]{report.assignment}[/bold] {report.id}: score {report.score:g} / {report.max_score:g}")
+        for category in report.categories:
+            passed = sum(t.outcome.value == "passed" for t in category.tests)
+            console.print(
+                f"  {category.id:<14} {category.score:>6g} / {category.max_score:g}   {passed}/{len(category.tests)} tests"
+            )
+    else:
+        console.print(f"[bold]{report.assignment}[/bold] {report.id}: [red]{report.status.value}[/red]")
+        console.print(f"  reason: {report.reason}")
+    timings = report.timings
+    console.print(
+        f"  timings: intake {timings.intake_s:.1f}s, build {timings.build_s:.1f}s, boot {timings.boot_s:.1f}s, "
+        f"tests {timings.tests_s:.1f}s, total {timings.total_s:.1f}s"
+    )
+    console.print(f"  report: {folder / 'report.json'}  {folder / 'report.html'}")
+
+
+def main() -> None:
+    app()

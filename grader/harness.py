@@ -1,0 +1,111 @@
+"""Stage 4: run the assignment's hidden suite against the pod, in a pytest process of our own.
+
+The suite runs on the trusted side; the results come only from the plugin's JSON lines file, which
+the app cannot reach. The process is killed at the suite's time limit; tests that never reported
+are recorded as errors, the rest keep their results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import docker
+from pydantic import ValidationError
+
+from grader.assignment import Assignment
+from grader.engine import JOB_LABEL, ROLE_LABEL, log_tail
+from grader.errors import InfraError
+from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
+from grader.settings import PROJECT_ROOT, Settings
+from harness.control import SuiteSession
+
+_MAX_RESULT_LINE = 256 * 1024
+
+
+def _command(assignment: Assignment, session_file: str, results_file: str, settings: Settings) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest", str(assignment.tests_dir),
+        "-p", "pytest_timeout", "-p", "harness.plugin", "-p", "no:cacheprovider",
+        "--grader-session", session_file, "--grader-results", results_file,
+        "--timeout", str(int(settings.test_timeout_s)), "--rootdir", str(assignment.tests_dir),
+        "-q", "--no-header", "-o", "addopts=", "-W", "ignore::DeprecationWarning",
+    ]
+
+
+def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult]]:
+    collected: list[dict[str, str]] = []
+    results: dict[str, TestResult] = {}
+    if not os.path.exists(path):
+        return collected, results
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if len(line) > _MAX_RESULT_LINE:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            kind = record.pop("type", None)
+            if kind == "collected":
+                collected = record["tests"]
+            elif kind == "result":
+                try:
+                    result = TestResult.model_validate(record)
+                except ValidationError:
+                    continue
+                results[result.id] = result
+    return collected, results
+
+
+def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
+    """Run every hidden test once; a suite that hangs is stopped at `suite_timeout_s`."""
+    work = settings.work_dir / pod.job_id / "suite"
+    work.mkdir(parents=True, exist_ok=True)
+    session_file, results_file = str(work / "session.json"), str(work / "results.jsonl")
+    session = SuiteSession(pod=pod, settings=settings.model_dump(mode="json"))
+    with open(session_file, "w", encoding="utf-8") as handle:
+        handle.write(session.model_dump_json())
+    if os.path.exists(results_file):
+        os.unlink(results_file)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        **({"DOCKER_HOST": settings.docker_host} if settings.docker_host else {}),
+    }
+    stopped = ""
+    try:
+        process = subprocess.run(
+            _command(assignment, session_file, results_file, settings), env=env, cwd=work,
+            capture_output=True, text=True, timeout=settings.suite_timeout_s, check=False,
+        )
+        output = process.stdout[-4000:] + process.stderr[-4000:]
+    except subprocess.TimeoutExpired as exc:
+        stopped = f"the hidden suite was stopped at its time limit of {settings.suite_timeout_s:.0f} s"
+        output = str(exc.stdout or "")[-4000:]
+    collected, results = _read_results(results_file)
+    if not collected:
+        raise InfraError(f"the hidden suite of {assignment.id} did not start: {output[-2000:]}")
+    ordered = []
+    for test in collected:
+        if test["id"] in results:
+            ordered.append(results[test["id"]])
+        else:
+            ordered.append(
+                TestResult(
+                    id=test["id"], title=test["title"], category=test["category"], outcome=TestOutcome.error,
+                    message=f"not run to the end: {stopped or 'the suite process ended early'}",
+                )
+            )
+    return SuiteOutcomes(results=ordered, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings))
+
+
+def _app_log(client: docker.DockerClient, pod: Pod, settings: Settings) -> str:
+    containers = client.containers.list(
+        all=True, filters={"label": [f"{JOB_LABEL}={pod.job_id}", f"{ROLE_LABEL}=app"]}
+    )
+    return log_tail(containers[0], settings.log_bytes) if containers else ""

@@ -1,0 +1,173 @@
+"""The models that flow between pipeline stages, and the report other tools read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Status(str, Enum):
+    """A submission's whole life; the last five are final report statuses."""
+
+    queued = "queued"
+    running = "running"
+    graded = "graded"
+    rejected = "rejected"
+    build_failed = "build_failed"
+    boot_failed = "boot_failed"
+    infra_error = "infra_error"
+
+
+class Stage(str, Enum):
+    intake = "intake"
+    build = "build"
+    boot = "boot"
+    tests = "tests"
+    report = "report"
+
+
+class SubmissionRequest(Frozen):
+    """What a candidate hands in."""
+
+    id: str
+    source: str = Field(description="Repository URL or, when allowed, a local path.")
+    ref: str | None = Field(None, description="Branch, tag or commit; None means the default branch.")
+    assignment: str
+
+
+class Snapshot(Frozen):
+    """A clean checkout of the submission on the host, without `.git`."""
+
+    job_id: str
+    url: str
+    ref: str | None
+    commit: str
+    path: Path
+    requirements_sha256: str | None = None
+
+
+class SubmissionImage(Frozen):
+    job_id: str
+    image_id: str
+    tag: str
+    deps_key: str
+    deps_cached: bool = Field(description="True when the dependency layer came from the cache.")
+    requirements_sha256: str
+    build_log_tail: str = ""
+
+
+class Pod(Frozen):
+    """A running app container and the trusted relay that shares its loopback."""
+
+    job_id: str
+    image: str
+    app_container: str
+    harness_container: str
+    volume: str
+    socket_path: Path
+    secret_key: str
+    environment: dict[str, str]
+    setup: list[str]
+    serve: str
+    port: int
+    ready_path: str
+    database_path: str
+
+
+class TestOutcome(str, Enum):
+    passed = "passed"
+    failed = "failed"
+    error = "error"
+    skipped = "skipped"
+
+
+class Exchange(Frozen):
+    """One HTTP request and its response, as a failed test saw them."""
+
+    method: str
+    url: str
+    request_body: str = ""
+    status: int | None = None
+    response_headers: dict[str, str] = {}
+    response_body: str = ""
+
+
+class TestResult(Frozen):
+    id: str
+    title: str
+    category: str
+    outcome: TestOutcome
+    message: str = ""
+    duration_s: float = 0.0
+    exchanges: list[Exchange] = []
+
+
+class SuiteOutcomes(Frozen):
+    results: list[TestResult]
+    stopped_reason: str = Field("", description="Why the suite stopped early, if it did.")
+    app_log_tail: str = ""
+
+
+class TestReport(Frozen):
+    id: str
+    title: str
+    outcome: TestOutcome
+    message: str = ""
+    duration_s: float = 0.0
+    exchanges: list[Exchange] = []
+
+
+class CategoryReport(Frozen):
+    id: str
+    title: str
+    score: float
+    max_score: float
+    tests: list[TestReport]
+
+
+class SourceInfo(Frozen):
+    url: str
+    ref: str | None = None
+    commit: str | None = None
+
+
+class Timings(BaseModel):
+    intake_s: float = 0.0
+    build_s: float = 0.0
+    boot_s: float = 0.0
+    tests_s: float = 0.0
+    report_s: float = 0.0
+    total_s: float = 0.0
+
+
+class Provenance(Frozen):
+    commit: str | None = None
+    requirements_sha256: str | None = None
+    image_id: str | None = None
+    assignment_version: str | None = None
+    deps_cached: bool | None = None
+
+
+class GradeReport(Frozen):
+    """The graded report; its field names are a public contract."""
+
+    id: str
+    assignment: str
+    source: SourceInfo
+    status: Status
+    reason: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    categories: list[CategoryReport] = []
+    timings: Timings = Timings()
+    grader_version: str
+    provenance: Provenance = Provenance()
+    created_at: datetime
+    logs: dict[str, str] = Field({}, description="Tails of build and app output, capped.")

@@ -1,0 +1,175 @@
+"""Stage 3: the pod: a trusted relay container that owns a network namespace with only loopback,
+and the candidate's app container joined to it.
+
+The relay (socat) owns the namespace, so the app container can be replaced (a restart on a fresh
+database) without breaking the unix socket the hidden tests talk through.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import time
+import uuid
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from grader.assignment import Assignment
+from grader.engine import engine_errors, job_labels, log_tail
+from grader.errors import BootFailed, InfraError
+from grader.images import APP_UID
+from grader.models import Pod, SubmissionImage
+from grader.sandbox import hardening
+from grader.settings import Settings
+from harness.transport import unix_session
+
+SOCKET_NAME = "app.sock"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+    timed_out: bool
+
+
+def _new_volume(client: docker.DockerClient, pod_job: str, settings: Settings) -> str:
+    name = f"grader-{pod_job}-data-{uuid.uuid4().hex[:8]}"
+    with engine_errors("creating the data volume"):
+        client.volumes.create(
+            name=name, driver="local", labels=job_labels(pod_job, "data"),
+            driver_opts={
+                "type": "tmpfs", "device": "tmpfs",
+                "o": f"size={settings.data_size},uid={APP_UID},gid={APP_UID},mode=0700",
+            },
+        )
+    return name
+
+
+def _boot_script(pod: Pod, setup: bool) -> str:
+    steps = [f"{command} || echo \"[setup] {shlex.quote(command)} failed\" >&2" for command in pod.setup] if setup else []
+    return "; ".join([*steps, f"exec {pod.serve}"])
+
+
+def create_app_container(client: docker.DockerClient, pod: Pod, settings: Settings, setup: bool = True) -> Container:
+    """Start the candidate's app in the relay's namespace: no network, no privileges, bounded everything."""
+    with engine_errors("starting the app container"):
+        container = client.containers.create(
+            pod.image,
+            command=["/bin/sh", "-c", _boot_script(pod, setup)],
+            user=f"{APP_UID}:{APP_UID}",
+            working_dir="/app",
+            environment=pod.environment,
+            network_mode=f"container:{pod.harness_container}",
+            volumes={pod.volume: {"bind": "/data", "mode": "rw"}},
+            labels=job_labels(pod.job_id, "app"),
+            **hardening(settings),
+        )
+        container.start()
+    return container
+
+
+def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> Pod:
+    """Start relay and app, and wait until the app answers HTTP; BootFailed with its output if it never does."""
+    job = image.job_id
+    socket_dir = settings.sockets_dir / job
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    socket_dir.chmod(0o700)
+    run = assignment.run
+    with engine_errors("starting the harness relay"):
+        relay = client.containers.run(
+            settings.harness_image,
+            command=[f"UNIX-LISTEN:/run/grader/{SOCKET_NAME},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{run.port}"],
+            detach=True,
+            user="0:0",
+            network_mode="none",
+            volumes={str(socket_dir): {"bind": "/run/grader", "mode": "rw"}},
+            labels=job_labels(job, "harness"),
+            mem_limit="128m", pids_limit=128, cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
+        )
+    secret_key = secrets.token_hex(32)
+    environment = {
+        "SECRET_KEY": secret_key,
+        "HOME": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        **{key: value.format(database_path=run.database_path) for key, value in run.env.items()},
+    }
+    pod = Pod(
+        job_id=job, image=image.tag, app_container="", harness_container=relay.id,
+        volume=_new_volume(client, job, settings), socket_path=socket_dir / SOCKET_NAME,
+        secret_key=secret_key, environment=environment, setup=list(run.setup), serve=run.serve,
+        port=run.port, ready_path=run.ready_path, database_path=run.database_path,
+    )
+    app = create_app_container(client, pod, settings)
+    pod = pod.model_copy(update={"app_container": app.id})
+    wait_until_ready(pod, client, settings)
+    return pod
+
+
+def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) -> None:
+    """Poll the app through the relay at a fine interval until any HTTP answer, an exit, or the boot limit."""
+    deadline = time.monotonic() + settings.boot_timeout_s
+    session = unix_session(pod.socket_path)
+    app = client.containers.get(pod.app_container)
+    relay = client.containers.get(pod.harness_container)
+    while True:
+        try:
+            session.get(f"https://app.sandbox{pod.ready_path}", timeout=2, allow_redirects=False)
+            return
+        except Exception:
+            pass
+        app.reload()
+        if app.status in ("exited", "dead"):
+            code = app.attrs["State"].get("ExitCode")
+            oom = app.attrs["State"].get("OOMKilled")
+            why = "was killed for exceeding its memory limit" if oom else f"exited with code {code}"
+            raise BootFailed(
+                f"the app {why} before answering HTTP; see its output below",
+                log_tail=log_tail(app, settings.log_bytes),
+            )
+        relay.reload()
+        if relay.status != "running":
+            raise InfraError("the harness relay stopped while the app was booting")
+        if time.monotonic() > deadline:
+            raise BootFailed(
+                f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.boot_timeout_s:.0f} s "
+                "(boot time limit); see its output below",
+                log_tail=log_tail(app, settings.log_bytes),
+            )
+        time.sleep(0.1)
+
+
+def restart_app(pod: Pod, client: docker.DockerClient, settings: Settings, *, fresh_db: bool, setup: bool) -> Pod:
+    """Replace the app container, on a new empty data volume when `fresh_db`; the relay stays."""
+    with engine_errors("replacing the app container"):
+        try:
+            client.containers.get(pod.app_container).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        volume = pod.volume
+        if fresh_db:
+            try:
+                client.volumes.get(pod.volume).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            volume = _new_volume(client, pod.job_id, settings)
+    pod = pod.model_copy(update={"volume": volume})
+    app = create_app_container(client, pod, settings, setup=setup)
+    pod = pod.model_copy(update={"app_container": app.id})
+    wait_until_ready(pod, client, settings)
+    return pod
+
+
+def exec_in_app(pod: Pod, client: docker.DockerClient, argv: list[str], timeout: float, limit: int) -> ExecResult:
+    """Run a command in the app's environment, as the app user, killed after `timeout` seconds."""
+    with engine_errors("running a command in the app container"):
+        container = client.containers.get(pod.app_container)
+        code, output = container.exec_run(
+            ["timeout", "-k", "2", str(int(timeout)), *argv], user=f"{APP_UID}:{APP_UID}", workdir="/app",
+        )
+    text = (output or b"")[-limit:].decode("utf-8", errors="replace")
+    return ExecResult(exit_code=code if code is not None else -1, output=text, timed_out=code in (124, 137))

@@ -1,0 +1,40 @@
+"""The limits every container that runs candidate code gets, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docker.types import LogConfig, Ulimit
+
+from grader.settings import Settings
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    size = size.strip().lower()
+    return int(float(size[:-1]) * units[size[-1]]) if size[-1] in units else int(size)
+
+
+def hardening(settings: Settings, *, read_only: bool = True, tmp_size: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for `containers.create`: no privileges, bounded memory, processes, CPU, logs, files."""
+    options: dict[str, Any] = {
+        "mem_limit": settings.memory,
+        "memswap_limit": settings.memory,
+        "pids_limit": settings.pids,
+        "nano_cpus": int(settings.cpus * 1e9),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "privileged": False,
+        "read_only": read_only,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_size or settings.data_size}"},
+        "ulimits": [
+            Ulimit(name="nofile", soft=1024, hard=1024),
+            Ulimit(name="fsize", soft=_bytes(settings.data_size), hard=_bytes(settings.data_size)),
+        ],
+        "log_config": LogConfig(
+            type="json-file", config={"max-size": settings.engine_log_max_size, "max-file": "1"}
+        ),
+    }
+    if settings.container_runtime:
+        options["runtime"] = settings.container_runtime
+    return options

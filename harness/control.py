@@ -1,0 +1,94 @@
+"""Control of the app from hidden tests: Flask CLI commands, restarts on a fresh database, the database file."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from grader.engine import connect, copy_file_out
+from grader.models import Pod
+from grader.pod import ExecResult, exec_in_app, restart_app
+from grader.settings import Settings
+
+MAX_DATABASE_BYTES = 64 * 1024 * 1024
+_SQL_SCRIPT = """
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+rows = []
+for statement, params in json.loads(sys.argv[2]):
+    rows = db.execute(statement, params).fetchall()
+db.commit()
+print(json.dumps(rows))
+"""
+
+
+class SuiteSession(BaseModel):
+    """What the grader hands the pytest process: the pod and the settings it was started with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pod: Pod
+    settings: dict[str, object]
+
+
+class AppControl:
+    """Drives the app container through the engine; never through anything the app could fake."""
+
+    def __init__(self, session: SuiteSession) -> None:
+        self.pod = session.pod
+        self.settings = Settings.model_validate(session.settings)
+        self._client = connect(self.settings)
+        self.needs_restore = False
+
+    def run(self, argv: list[str], timeout: float | None = None) -> ExecResult:
+        return exec_in_app(
+            self.pod, self._client, argv, timeout or self.settings.exec_timeout_s, self.settings.log_bytes
+        )
+
+    def flask(self, *args: str, timeout: float | None = None) -> ExecResult:
+        """`flask --app wsgi ARGS` in the app's environment (its venv, env vars, /app)."""
+        return self.run(["flask", "--app", "wsgi", *args], timeout=timeout)
+
+    def restart(self, fresh_db: bool = True, setup: bool = True) -> None:
+        """Replace the app container; with `setup=False` the database stays empty (no `db upgrade`)."""
+        self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup)
+        self.needs_restore = not setup
+
+    def sql(self, *statements: str | tuple[str, list[object]]) -> list[list[object]]:
+        """Run SQL on the app's SQLite database with the system Python (isolated mode); rows of the last one."""
+        pairs = [(s, []) if isinstance(s, str) else (s[0], list(s[1])) for s in statements]
+        result = self.run([self.settings.system_python, "-I", "-S", "-c", _SQL_SCRIPT, self.pod.database_path, json.dumps(pairs)])
+        if result.exit_code != 0:
+            raise AssertionError(f"SQL on the app's database failed: {result.output[-800:]}")
+        return json.loads(result.output.strip().splitlines()[-1])
+
+    def copy_database(self, dest_dir: Path | None = None) -> Path:
+        """The database file, copied out through the engine's archive API (links are refused)."""
+        dest_dir = dest_dir or Path(tempfile.mkdtemp(prefix="grader-db-"))
+        container = self._client.containers.get(self.pod.app_container)
+        return copy_file_out(container, self.pod.database_path, dest_dir / "app.db", MAX_DATABASE_BYTES)
+
+    def database_bytes(self) -> bytes:
+        """The database file and its write-ahead log if any, as raw bytes, for looking for plaintext."""
+        data = self.copy_database().read_bytes()
+        container = self._client.containers.get(self.pod.app_container)
+        for suffix in ("-wal", "-journal"):
+            try:
+                extra = copy_file_out(
+                    container, self.pod.database_path + suffix,
+                    Path(tempfile.mkdtemp(prefix="grader-db-")) / "extra", MAX_DATABASE_BYTES,
+                )
+            except (FileNotFoundError, ValueError):
+                continue
+            data += extra.read_bytes()
+        return data
+
+    def app_running(self) -> bool:
+        try:
+            container = self._client.containers.get(self.pod.app_container)
+        except Exception:
+            return False
+        return container.status == "running"
