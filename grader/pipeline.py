@@ -53,10 +53,10 @@ def grade_submission(
     try:
         assignment = load_assignment(settings.assignments_dir, request.assignment)
         provenance["assignment_version"] = assignment.version
-        client = client or connect(settings)
         notify(Stage.intake)
         with _timed(timings, "intake_s"):
             snapshot = intake.fetch_snapshot(request, settings)
+        client = client or connect(settings)
         source = SourceInfo(url=snapshot.url, ref=snapshot.ref, commit=snapshot.commit)
         provenance.update(commit=snapshot.commit, requirements_sha256=snapshot.requirements_sha256)
         notify(Stage.build)

@@ -76,6 +76,8 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
     """Start relay and app, and wait until the app answers HTTP; BootFailed with its output if it never does."""
     job = image.job_id
     socket_dir = settings.sockets_dir / job
+    if len(str(socket_dir / SOCKET_NAME)) > 100:
+        raise InfraError(f"the socket path under {settings.sockets_dir} is too long for a unix socket; shorten data_dir")
     socket_dir.mkdir(parents=True, exist_ok=True)
     socket_dir.chmod(0o700)
     run = assignment.run

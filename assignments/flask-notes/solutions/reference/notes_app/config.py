@@ -34,8 +34,8 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     ]
     if missing:
         raise RuntimeError(
-            f"{' and '.join(missing)} not set. Export them before starting the app, e.g. "
-            "DATABASE_URL=sqlite:////tmp/notes.db SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex())')"
+            f"Missing environment variable(s): {', '.join(missing)}. Set them before starting the app, "
+            "e.g. DATABASE_URL=sqlite:////tmp/notes.db SECRET_KEY=<a long random string>."
         )
 
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:

@@ -1,0 +1,26 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up first.
+.PHONY: setup demo test test-fast lint bench clean-reports
+
+PYTHON := .venv/bin/python
+DEMO_REPO := var/demo-reference
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	@rm -rf $(DEMO_REPO) && mkdir -p var && cp -r assignments/flask-notes/solutions/reference $(DEMO_REPO)
+	@cd $(DEMO_REPO) && git init -q && git add -A && git -c user.name=demo -c user.email=demo@localhost commit -qm reference
+	.venv/bin/grader grade $(DEMO_REPO) --assignment flask-notes
+
+test: setup
+	$(PYTHON) -m pytest tests -q
+
+test-fast: setup
+	$(PYTHON) -m pytest tests/unit -q
+
+lint:
+	.venv/bin/ruff check grader harness tests
+	.venv/bin/mypy grader harness
+
+bench: setup
+	$(PYTHON) bench/run.py

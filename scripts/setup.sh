@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh Debian machine (as root): system packages, the Docker engine,
+# the project's virtual environment and the local images. Each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+command -v socat >/dev/null || need_apt+=(socat)
+command -v git >/dev/null || need_apt+=(git)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "setup: installing ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+    echo "setup: starting dockerd"
+    mkdir -p /var/log
+    nohup dockerd >/var/log/grader-dockerd.log 2>&1 &
+    for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+    docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/grader-dockerd.log" >&2; exit 1; }
+fi
+
+if [ ! -x .venv/bin/grader ] || [ pyproject.toml -nt .venv/.installed ]; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip >/dev/null
+    .venv/bin/pip install -q -e '.[dev]'
+    touch .venv/.installed
+fi
+
+.venv/bin/grader images build

@@ -1,0 +1,51 @@
+"""Integration fixtures: the real engine, real git repositories, and a check that nothing is left behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from grader.engine import JOB_LABEL, connect
+from grader.models import SubmissionRequest
+from grader.pipeline import grade_submission, new_submission_id
+from grader.settings import Settings
+
+BOOT_FAILS = {
+    "requirements.txt": "gunicorn==23.0.0\n",
+    "wsgi.py": 'import sys\nprint("boom: DATABASE_URL handling crashed at import", file=sys.stderr)\nraise SystemExit(3)\n',
+}
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    """The Docker engine; the suite fails (it does not skip) when none runs: `make test` starts one."""
+    return connect(Settings())
+
+
+def _leftovers(engine: docker.DockerClient) -> list[str]:
+    selector = {"label": JOB_LABEL}
+    found = [f"container {c.name}" for c in engine.containers.list(all=True, filters=selector)]
+    found += [f"volume {v.name}" for v in engine.volumes.list(filters=selector)]
+    found += [f"network {n.name}" for n in engine.networks.list(filters=selector)]
+    found += [f"image {t}" for i in engine.images.list(filters={"label": "grader.role=submission"}) for t in i.tags]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(engine: docker.DockerClient) -> Iterator[None]:
+    """After every test, no container, volume, network or submission image of a job is left."""
+    yield
+    assert _leftovers(engine) == []
+
+
+@pytest.fixture
+def grade(settings: Settings, engine: docker.DockerClient):
+    """Grade a source in-process with the test's settings."""
+
+    def run(source: str, assignment: str = "flask-notes", ref: str | None = None, **overrides: object):
+        request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
+        return grade_submission(request, settings.model_copy(update=overrides), client=engine)
+
+    return run

@@ -1,0 +1,32 @@
+"""Assignment folders: the shipped one loads; a broken one names the file and the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.assignment import AssignmentError, load_assignment, load_assignment_folder
+from grader.settings import PROJECT_ROOT
+
+
+def test_flask_notes_loads_with_four_categories():
+    """flask-notes has the four scored categories of its rubric, 25 points each."""
+    assignment = load_assignment(PROJECT_ROOT / "assignments", "flask-notes")
+    assert [c.id for c in assignment.categories] == ["auth", "access_split", "migrations", "concurrency"]
+    assert assignment.max_score == 100
+    for category in assignment.categories:
+        assert (assignment.tests_dir / f"test_{category.id}.py").is_file()
+
+
+def test_unknown_assignment_lists_known_ones(tmp_path):
+    """An unknown id says which assignments exist."""
+    with pytest.raises(AssignmentError, match="flask-notes"):
+        load_assignment(PROJECT_ROOT / "assignments", "nope")
+
+
+def test_invalid_field_is_named(tmp_path):
+    """A negative weight is reported with its file and field path."""
+    (tmp_path / "assignment.toml").write_text(
+        'id = "x"\ntitle = "X"\nversion = "1"\n[[categories]]\nid = "auth"\ntitle = "A"\nweight = -1\n'
+    )
+    with pytest.raises(AssignmentError, match=r"assignment.toml: categories\.0\.weight"):
+        load_assignment_folder(tmp_path)
