@@ -88,7 +88,7 @@ def _run_git(args: list[str], cwd: Path, transport: str, timeout: float) -> subp
 
 def _tree_size(root: Path) -> tuple[int, int]:
     total = files = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, _dirnames, filenames in os.walk(root, followlinks=False):
         for name in filenames:
             files += 1
             total += os.lstat(os.path.join(dirpath, name)).st_size

@@ -13,7 +13,7 @@ import docker
 from grader import build, harness, intake, pod, score
 from grader.assignment import Assignment, AssignmentError, load_assignment
 from grader.engine import connect, remove_job_resources
-from grader.errors import GraderError, InfraError
+from grader.errors import GraderError
 from grader.models import GradeReport, Provenance, SourceInfo, Stage, Status, SubmissionRequest, Timings
 from grader.report import build_report, write_report
 from grader.settings import Settings

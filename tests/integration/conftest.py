@@ -24,28 +24,38 @@ def engine() -> docker.DockerClient:
     return connect(Settings())
 
 
-def _leftovers(engine: docker.DockerClient) -> list[str]:
-    selector = {"label": JOB_LABEL}
-    found = [f"container {c.name}" for c in engine.containers.list(all=True, filters=selector)]
-    found += [f"volume {v.name}" for v in engine.volumes.list(filters=selector)]
-    found += [f"network {n.name}" for n in engine.networks.list(filters=selector)]
-    found += [f"image {t}" for i in engine.images.list(filters={"label": "grader.role=submission"}) for t in i.tags]
+def leftovers(engine: docker.DockerClient, job_ids: list[str]) -> list[str]:
+    """Containers, volumes, networks and images still labelled with one of the jobs."""
+    found: list[str] = []
+    for job_id in job_ids:
+        selector = {"label": f"{JOB_LABEL}={job_id}"}
+        found += [f"container {c.name}" for c in engine.containers.list(all=True, filters=selector)]
+        found += [f"volume {v.name}" for v in engine.volumes.list(filters=selector)]
+        found += [f"network {n.name}" for n in engine.networks.list(filters=selector)]
+        found += [f"image {i.short_id}" for i in engine.images.list(filters=selector)]
     return found
 
 
+@pytest.fixture
+def graded_ids() -> list[str]:
+    """Ids of the jobs a test graded, for the leftover check."""
+    return []
+
+
 @pytest.fixture(autouse=True)
-def nothing_left_behind(engine: docker.DockerClient) -> Iterator[None]:
-    """After every test, no container, volume, network or submission image of a job is left."""
+def nothing_left_behind(engine: docker.DockerClient, graded_ids: list[str]) -> Iterator[None]:
+    """After every test, no container, volume, network or image of its jobs is left."""
     yield
-    assert _leftovers(engine) == []
+    assert leftovers(engine, graded_ids) == []
 
 
 @pytest.fixture
-def grade(settings: Settings, engine: docker.DockerClient):
+def grade(settings: Settings, engine: docker.DockerClient, graded_ids: list[str]):
     """Grade a source in-process with the test's settings."""
 
     def run(source: str, assignment: str = "flask-notes", ref: str | None = None, **overrides: object):
         request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
+        graded_ids.append(request.id)
         return grade_submission(request, settings.model_copy(update=overrides), client=engine)
 
     return run
