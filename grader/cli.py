@@ -9,9 +9,11 @@ import typer
 from rich.console import Console
 
 from grader.assignment import AssignmentError, load_assignment
+from grader.calibration import check_assignment, validate_assignment
 from grader.engine import connect
 from grader.errors import InfraError
 from grader.images import build_images
+from grader.matrix import render_matrix, surprises
 from grader.models import Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
@@ -19,6 +21,8 @@ from grader.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Grade Flask take-home submissions.")
 images_app = typer.Typer(no_args_is_help=True, help="The local container images.")
 app.add_typer(images_app, name="images")
+assignments_app = typer.Typer(no_args_is_help=True, help="Assignments: validate folders, prove their suites.")
+app.add_typer(assignments_app, name="assignments")
 
 EXIT_REJECTED = 2
 EXIT_INFRA = 3
@@ -100,6 +104,46 @@ def _print_summary(console: Console, report, folder: Path) -> None:  # type: ign
         f"tests {timings.tests_s:.1f}s, total {timings.total_s:.1f}s"
     )
     console.print(f"  report: {folder / 'report.json'}  {folder / 'report.html'}")
+
+
+@assignments_app.command("validate")
+def assignments_validate(path: Path = typer.Argument(..., help="An assignment folder.")) -> None:
+    """Check an assignment folder without grading: its toml, weights, tests per category, brief, solutions."""
+    console = Console(stderr=True)
+    problems = validate_assignment(path)
+    for problem in problems:
+        console.print(f"[red]error:[/red] {problem}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{path}: valid")
+
+
+@assignments_app.command("check")
+def assignments_check(assignment_id: str = typer.Argument(..., help="Assignment id, e.g. flask-notes.")) -> None:
+    """Grade every solution, compare with its expected.toml, print the matrix; exit 1 on any mismatch."""
+    console = Console()
+    settings = _settings()
+    try:
+        assignment = load_assignment(settings.assignments_dir, assignment_id)
+    except AssignmentError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_INFRA) from None
+    problems = validate_assignment(assignment.folder)
+    if problems:
+        for problem in problems:
+            Console(stderr=True).print(f"[red]error:[/red] {problem}", soft_wrap=True)
+        raise typer.Exit(1)
+    with console.status("grading solutions") as status:
+        result = check_assignment(
+            assignment, settings, on_solution=lambda c: status.update(f"graded {c.name}: {'ok' if c.ok else 'MISMATCH'}")
+        )
+    console.print(render_matrix(assignment, result))
+    for line in surprises(result):
+        console.print(line, soft_wrap=True)
+    console.print(f"{assignment.id}: {len(result.solutions)} solutions checked in {result.seconds:.0f} s: "
+                  + ("[green]all as expected[/green]" if result.ok else "[red]mismatch[/red]"))
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:
