@@ -16,6 +16,7 @@ from grader.images import build_images
 from grader.matrix import render_matrix, surprises
 from grader.models import Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
+from grader.reaper import reap as reap_jobs
 from grader.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Grade Flask take-home submissions.")
@@ -104,6 +105,21 @@ def _print_summary(console: Console, report, folder: Path) -> None:  # type: ign
         f"tests {timings.tests_s:.1f}s, total {timings.total_s:.1f}s"
     )
     console.print(f"  report: {folder / 'report.json'}  {folder / 'report.html'}")
+
+
+@app.command()
+def reap() -> None:
+    """Remove containers, volumes and images of jobs that no live grading process owns."""
+    console = Console(stderr=True)
+    settings = _settings()
+    try:
+        removed = reap_jobs(connect(settings))
+    except InfraError as exc:
+        console.print(f"[red]error:[/red] {exc.reason}")
+        raise typer.Exit(EXIT_INFRA) from None
+    for job_id, resources in removed.items():
+        console.print(f"{job_id}: removed {', '.join(resources)}")
+    console.print(f"reaped {len(removed)} abandoned jobs")
 
 
 @assignments_app.command("validate")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,26 @@ from grader.settings import Settings
 JOB_LABEL = "grader.job"
 ROLE_LABEL = "grader.role"
 KIND_LABEL = "grader.kind"
+OWNER_LABEL = "grader.owner"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def current_owner() -> str:
+    """This process, as `pid:start-time`, so a reused PID is not mistaken for the owner."""
+    pid = os.getpid()
+    return f"{pid}:{_start_time(pid)}"
+
+
+def owner_alive(owner: str) -> bool:
+    pid, _, started = owner.partition(":")
+    return pid.isdigit() and started != "" and _start_time(int(pid)) == started
 
 
 def connect(settings: Settings) -> docker.DockerClient:
@@ -33,8 +54,8 @@ def connect(settings: Settings) -> docker.DockerClient:
     return client
 
 
-def job_labels(job_id: str, role: str) -> dict[str, str]:
-    return {JOB_LABEL: job_id, ROLE_LABEL: role}
+def job_labels(job_id: str, role: str, owner: str | None = None) -> dict[str, str]:
+    return {JOB_LABEL: job_id, ROLE_LABEL: role, OWNER_LABEL: owner or current_owner()}
 
 
 @contextlib.contextmanager

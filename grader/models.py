@@ -67,6 +67,7 @@ class Pod(Frozen):
     """A running app container and the trusted relay that shares its loopback."""
 
     job_id: str
+    owner: str = Field(description="The grading process (pid:start), which the reaper checks is alive.")
     image: str
     app_container: str
     harness_container: str

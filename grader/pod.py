@@ -18,7 +18,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from grader.assignment import Assignment
-from grader.engine import engine_errors, job_labels, log_tail
+from grader.engine import current_owner, engine_errors, job_labels, log_tail
 from grader.errors import BootFailed, InfraError
 from grader.images import APP_UID
 from grader.models import Pod, SubmissionImage
@@ -36,11 +36,11 @@ class ExecResult:
     timed_out: bool
 
 
-def _new_volume(client: docker.DockerClient, pod_job: str, settings: Settings) -> str:
+def _new_volume(client: docker.DockerClient, pod_job: str, owner: str, settings: Settings) -> str:
     name = f"grader-{pod_job}-data-{uuid.uuid4().hex[:8]}"
     with engine_errors("creating the data volume"):
         client.volumes.create(
-            name=name, driver="local", labels=job_labels(pod_job, "data"),
+            name=name, driver="local", labels=job_labels(pod_job, "data", owner),
             driver_opts={
                 "type": "tmpfs", "device": "tmpfs",
                 "o": f"size={settings.data_size},uid={APP_UID},gid={APP_UID},mode=0700",
@@ -65,7 +65,7 @@ def create_app_container(client: docker.DockerClient, pod: Pod, settings: Settin
             environment=pod.environment,
             network_mode=f"container:{pod.harness_container}",
             volumes={pod.volume: {"bind": "/data", "mode": "rw"}},
-            labels=job_labels(pod.job_id, "app"),
+            labels=job_labels(pod.job_id, "app", pod.owner),
             **hardening(settings),
         )
         container.start()
@@ -93,6 +93,7 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
             mem_limit="128m", pids_limit=128, cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
         )
     secret_key = secrets.token_hex(32)
+    owner = current_owner()
     environment = {
         "SECRET_KEY": secret_key,
         "HOME": "/tmp",
@@ -101,8 +102,8 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
         **{key: value.format(database_path=run.database_path) for key, value in run.env.items()},
     }
     pod = Pod(
-        job_id=job, image=image.tag, app_container="", harness_container=relay.id,
-        volume=_new_volume(client, job, settings), socket_path=socket_dir / SOCKET_NAME,
+        job_id=job, owner=owner, image=image.tag, app_container="", harness_container=relay.id,
+        volume=_new_volume(client, job, owner, settings), socket_path=socket_dir / SOCKET_NAME,
         secret_key=secret_key, environment=environment, setup=list(run.setup), serve=run.serve,
         port=run.port, ready_path=run.ready_path, database_path=run.database_path,
     )
@@ -158,7 +159,7 @@ def restart_app(pod: Pod, client: docker.DockerClient, settings: Settings, *, fr
                 client.volumes.get(pod.volume).remove(force=True)
             except docker.errors.NotFound:
                 pass
-            volume = _new_volume(client, pod.job_id, settings)
+            volume = _new_volume(client, pod.job_id, pod.owner, settings)
     pod = pod.model_copy(update={"volume": volume})
     app = create_app_container(client, pod, settings, setup=setup)
     pod = pod.model_copy(update={"app_container": app.id})

@@ -1,0 +1,40 @@
+"""The reaper removes what a dead process left, and nothing a live one still owns."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from grader.engine import _start_time, job_labels
+from grader.reaper import reap
+from grader.settings import Settings
+
+pytestmark = pytest.mark.docker
+
+
+def _dead_owner() -> str:
+    process = subprocess.Popen(["sleep", "30"])
+    owner = f"{process.pid}:{_start_time(process.pid)}"
+    process.kill()
+    process.wait()
+    return owner
+
+
+def test_reaper_removes_only_abandoned_jobs(engine, graded_ids):
+    """A container and volume of a killed owner go; those of this live process stay."""
+    image = Settings().harness_image
+    dead_job, live_job = "reap-dead", "reap-live"
+    graded_ids.extend([dead_job, live_job])
+    dead = engine.containers.create(image, command=["-V"], labels=job_labels(dead_job, "app", _dead_owner()))
+    engine.volumes.create(name="grader-reap-dead", labels=job_labels(dead_job, "data", _dead_owner()))
+    live = engine.containers.create(image, command=["-V"], labels=job_labels(live_job, "app"))
+    try:
+        removed = reap(engine)
+        assert dead_job in removed and live_job not in removed
+        assert any(r.startswith("volume") for r in removed[dead_job])
+        engine.containers.get(live.id)
+        with pytest.raises(Exception):
+            engine.containers.get(dead.id)
+    finally:
+        live.remove(force=True)
