@@ -126,10 +126,15 @@ def _install_dependencies(
             container.kill()
             raise BuildFailed(
                 f"installing requirements.txt took longer than {settings.build_timeout_s:.0f} s (build time limit)",
-                log_tail=log_tail(container, settings.log_bytes),
+                log_tail=log_tail(container, settings.log_bytes), limit="build_time",
             ) from None
         tail = log_tail(container, settings.log_bytes)
         if result.get("StatusCode") != 0:
+            container.reload()
+            if container.attrs["State"].get("OOMKilled"):
+                raise BuildFailed(
+                    f"installing requirements.txt ran out of memory (limit {settings.memory})", log_tail=tail, limit="memory"
+                )
             raise BuildFailed(
                 f"installing requirements.txt failed (pip exited with {result.get('StatusCode')}); "
                 "see the build log below",

@@ -99,6 +99,8 @@ def _print_summary(console: Console, report, folder: Path) -> None:  # type: ign
     else:
         console.print(f"[bold]{report.assignment}[/bold] {report.id}: [red]{report.status.value}[/red]")
         console.print(f"  reason: {report.reason}")
+    if report.limits_hit:
+        console.print(f"  limits hit: {', '.join(report.limits_hit)}")
     timings = report.timings
     console.print(
         f"  timings: intake {timings.intake_s:.1f}s, build {timings.build_s:.1f}s, boot {timings.boot_s:.1f}s, "

@@ -16,10 +16,11 @@ class GraderError(Exception):
 
     status = "infra_error"
 
-    def __init__(self, reason: str, *, log_tail: str = "") -> None:
+    def __init__(self, reason: str, *, log_tail: str = "", limit: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.log_tail = log_tail
+        self.limit = limit
 
 
 class SubmissionError(GraderError):

@@ -101,11 +101,19 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
                     message=f"not run to the end: {stopped or 'the suite process ended early'}",
                 )
             )
-    return SuiteOutcomes(results=ordered, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings))
+    limits = ["suite_time"] if stopped else []
+    if any(r.message.startswith("Failed: Timeout") for r in ordered):
+        limits.append("test_time")
+    app_log, oom = _app_state(client, pod, settings)
+    if oom:
+        limits.append("memory")
+    return SuiteOutcomes(results=ordered, stopped_reason=stopped, app_log_tail=app_log, limits_hit=limits)
 
 
-def _app_log(client: docker.DockerClient, pod: Pod, settings: Settings) -> str:
+def _app_state(client: docker.DockerClient, pod: Pod, settings: Settings) -> tuple[str, bool]:
+    """The app's output tail and whether any of its containers was killed for memory."""
     containers = client.containers.list(
         all=True, filters={"label": [f"{JOB_LABEL}={pod.job_id}", f"{ROLE_LABEL}=app"]}
     )
-    return log_tail(containers[0], settings.log_bytes) if containers else ""
+    oom = any(c.attrs.get("State", {}).get("OOMKilled") for c in (client.containers.get(c.id) for c in containers))
+    return (log_tail(containers[0], settings.log_bytes) if containers else ""), oom

@@ -114,6 +114,7 @@ class SuiteOutcomes(Frozen):
     results: list[TestResult]
     stopped_reason: str = Field("", description="Why the suite stopped early, if it did.")
     app_log_tail: str = ""
+    limits_hit: list[str] = []
 
 
 class TestReport(Frozen):
@@ -172,3 +173,4 @@ class GradeReport(Frozen):
     provenance: Provenance = Provenance()
     created_at: datetime
     logs: dict[str, str] = Field({}, description="Tails of build and app output, capped.")
+    limits_hit: list[str] = Field([], description="Sandbox limits the submission ran into, e.g. memory, boot_time.")

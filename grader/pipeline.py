@@ -49,6 +49,7 @@ def grade_submission(
     provenance: dict[str, object] = {}
     logs: dict[str, str] = {}
     categories = None
+    limits: list[str] = []
     status, reason = Status.graded, ""
     try:
         assignment = load_assignment(settings.assignments_dir, request.assignment)
@@ -70,6 +71,7 @@ def grade_submission(
         with _timed(timings, "tests_s"):
             outcomes = harness.run_suite(running, assignment, settings, client)
         logs["app output"] = outcomes.app_log_tail
+        limits += outcomes.limits_hit
         if outcomes.stopped_reason:
             reason = outcomes.stopped_reason
         categories = score.score_outcomes(outcomes, assignment)
@@ -77,6 +79,8 @@ def grade_submission(
         status, reason = Status.infra_error, str(exc)
     except GraderError as exc:
         status, reason = Status(exc.status), exc.reason
+        if exc.limit:
+            limits.append(exc.limit)
         if exc.log_tail:
             logs["build output" if status is Status.build_failed else "output"] = exc.log_tail
     finally:
@@ -95,7 +99,7 @@ def grade_submission(
             timings=timings, provenance=Provenance(**provenance), logs=logs,  # type: ignore[arg-type]
         )
         timings.total_s = round(time.monotonic() - started, 3)
-        report = report.model_copy(update={"timings": timings})
+        report = report.model_copy(update={"timings": timings, "limits_hit": limits})
         write_report(report, settings.reports_dir)
     return report
 

@@ -132,7 +132,7 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
             why = "was killed for exceeding its memory limit" if oom else f"exited with code {code}"
             raise BootFailed(
                 f"the app {why} before answering HTTP; see its output below",
-                log_tail=log_tail(app, settings.log_bytes),
+                log_tail=log_tail(app, settings.log_bytes), limit="memory" if oom else None,
             )
         relay.reload()
         if relay.status != "running":
@@ -141,7 +141,7 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
             raise BootFailed(
                 f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.boot_timeout_s:.0f} s "
                 "(boot time limit); see its output below",
-                log_tail=log_tail(app, settings.log_bytes),
+                log_tail=log_tail(app, settings.log_bytes), limit="boot_time",
             )
         time.sleep(0.1)
 
