@@ -14,6 +14,7 @@ demo: setup
 
 test: setup
 	$(PYTHON) -m pytest tests -q
+	.venv/bin/grader assignments check flask-notes
 
 test-fast: setup
 	$(PYTHON) -m pytest tests/unit -q

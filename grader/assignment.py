@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,11 @@ class Category(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="Hidden tests live in tests/test_<id>.py.")
     title: str
     weight: float = Field(gt=0)
+    serve: str | None = Field(
+        None,
+        description="Serve command for this category's phase, when it differs from run.serve; e.g. one worker "
+        "for functional suites, so that a concurrency flaw costs points only in the concurrency category.",
+    )
 
 
 class RunSpec(Strict):
@@ -57,9 +63,29 @@ class Assignment(Strict):
     def tests_dir(self) -> Path:
         return self.folder / "tests"
 
+    def phases(self) -> list[tuple[str, list[str]]]:
+        """Consecutive categories sharing a serve command run in one phase, on one boot of the app."""
+        phases: list[tuple[str, list[str]]] = []
+        for category in self.categories:
+            serve = category.serve or self.run.serve
+            if phases and phases[-1][0] == serve:
+                phases[-1][1].append(category.id)
+            else:
+                phases.append((serve, [category.id]))
+        return phases
+
     @property
     def max_score(self) -> float:
         return sum(c.weight for c in self.categories)
+
+
+def test_functions(path: Path) -> set[str]:
+    """Names of the module-level test functions of a hidden test file, read without importing it."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return {
+        node.name for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
+    }
 
 
 class AssignmentError(Exception):

@@ -6,7 +6,6 @@ compares the failing tests with what its `expected.toml` names.
 
 from __future__ import annotations
 
-import ast
 import json
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.assignment import Assignment, AssignmentError, load_assignment_folder
+from grader.assignment import Assignment, AssignmentError, load_assignment_folder, test_functions
 from grader.models import GradeReport, Status, SubmissionRequest, TestOutcome
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
@@ -58,14 +57,6 @@ class CheckResult(BaseModel):
         return bool(self.solutions) and all(s.ok for s in self.solutions)
 
 
-def _test_functions(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    return {
-        node.name for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
-    }
-
-
 def load_expectation(folder: Path) -> Expectation:
     path = folder / "expected.toml"
     try:
@@ -100,7 +91,7 @@ def validate_assignment(folder: Path) -> list[str]:
             problems.append(f"{path}: missing: category {category.id!r} has no test file")
             continue
         try:
-            functions[path.name] = _test_functions(path)
+            functions[path.name] = test_functions(path)
         except SyntaxError as exc:
             problems.append(f"{path}: line {exc.lineno}: {exc.msg}")
             continue

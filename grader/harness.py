@@ -11,26 +11,29 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import docker
 from pydantic import ValidationError
 
-from grader.assignment import Assignment
+from grader.assignment import Assignment, test_functions
 from grader.engine import JOB_LABEL, ROLE_LABEL, log_tail
-from grader.errors import InfraError
+from grader.errors import BootFailed, InfraError
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
+from grader.pod import restart_app
 from grader.settings import PROJECT_ROOT, Settings
 from harness.control import SuiteSession
 
 _MAX_RESULT_LINE = 256 * 1024
 
 
-def _command(assignment: Assignment, session_file: str, results_file: str, settings: Settings) -> list[str]:
+def _command(files: list[str], tests_dir: str, session_file: str, results_file: str, settings: Settings) -> list[str]:
     return [
-        sys.executable, "-m", "pytest", str(assignment.tests_dir),
+        sys.executable, "-m", "pytest", *files,
         "-p", "pytest_timeout", "-p", "harness.plugin", "-p", "no:cacheprovider",
         "--grader-session", session_file, "--grader-results", results_file,
-        "--timeout", str(int(settings.test_timeout_s)), "--rootdir", str(assignment.tests_dir),
+        "--timeout", str(int(settings.test_timeout_s)), "--rootdir", tests_dir,
         "-q", "--no-header", "-o", "addopts=", "-W", "ignore::DeprecationWarning",
     ]
 
@@ -61,15 +64,43 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
 
 
 def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
-    """Run every hidden test once; a suite that hangs is stopped at `suite_timeout_s`."""
+    """Run every hidden test once, phase by phase; the whole suite is stopped at `suite_timeout_s`."""
     work = settings.work_dir / pod.job_id / "suite"
+    work.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + settings.suite_timeout_s
+    results: list[TestResult] = []
+    stopped = ""
+    for index, (serve, categories) in enumerate(assignment.phases()):
+        files = [str(assignment.tests_dir / f"test_{c}.py") for c in categories]
+        if stopped:
+            results += _not_run(files, assignment, stopped)
+            continue
+        if pod.serve != serve:
+            try:
+                pod = restart_app(pod.model_copy(update={"serve": serve}), client, settings, fresh_db=True, setup=True)
+            except BootFailed as exc:
+                results += _not_run(files, assignment, f"the app did not boot for this phase: {exc.reason}")
+                continue
+        phase, stopped = _run_phase(pod, files, assignment, settings, work / f"phase{index}", deadline)
+        results += phase
+    limits = ["suite_time"] if stopped else []
+    if any(r.message.startswith("Failed: Timeout") for r in results):
+        limits.append("test_time")
+    app_log, oom = _app_state(client, pod, settings)
+    if oom:
+        limits.append("memory")
+    return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=app_log, limits_hit=limits)
+
+
+def _run_phase(
+    pod: Pod, files: list[str], assignment: Assignment, settings: Settings, work: Path, deadline: float
+) -> tuple[list[TestResult], str]:
+    """One pytest process over some test files; tests that never reported are errors."""
     work.mkdir(parents=True, exist_ok=True)
     session_file, results_file = str(work / "session.json"), str(work / "results.jsonl")
     session = SuiteSession(pod=pod, settings=settings.model_dump(mode="json"))
-    with open(session_file, "w", encoding="utf-8") as handle:
-        handle.write(session.model_dump_json())
-    if os.path.exists(results_file):
-        os.unlink(results_file)
+    Path(session_file).write_text(session.model_dump_json(), encoding="utf-8")
+    Path(results_file).unlink(missing_ok=True)
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(PROJECT_ROOT),
@@ -78,36 +109,45 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
         **({"DOCKER_HOST": settings.docker_host} if settings.docker_host else {}),
     }
     stopped = ""
+    command = _command(files, str(assignment.tests_dir), session_file, results_file, settings)
     try:
         process = subprocess.run(
-            _command(assignment, session_file, results_file, settings), env=env, cwd=work,
-            capture_output=True, text=True, timeout=settings.suite_timeout_s, check=False,
+            command, env=env, cwd=work, capture_output=True, text=True,
+            timeout=max(1.0, deadline - time.monotonic()), check=False,
         )
         output = process.stdout[-4000:] + process.stderr[-4000:]
     except subprocess.TimeoutExpired as exc:
         stopped = f"the hidden suite was stopped at its time limit of {settings.suite_timeout_s:.0f} s"
         output = str(exc.stdout or "")[-4000:]
-    collected, results = _read_results(results_file)
+    collected, recorded = _read_results(results_file)
     if not collected:
+        if stopped:
+            return _not_run(files, assignment, stopped), stopped
         raise InfraError(f"the hidden suite of {assignment.id} did not start: {output[-2000:]}")
-    ordered = []
-    for test in collected:
-        if test["id"] in results:
-            ordered.append(results[test["id"]])
-        else:
-            ordered.append(
+    reason = stopped or "the suite process ended early"
+    return [
+        recorded.get(test["id"])
+        or TestResult(
+            id=test["id"], title=test["title"], category=test["category"], outcome=TestOutcome.error,
+            message=f"not run to the end: {reason}",
+        )
+        for test in collected
+    ], stopped
+
+
+def _not_run(files: list[str], assignment: Assignment, reason: str) -> list[TestResult]:
+    """Placeholders for a phase that could not run: one error per test function, so the category scores 0."""
+    results = []
+    for file in files:
+        path = Path(file)
+        for name in sorted(test_functions(path)):
+            results.append(
                 TestResult(
-                    id=test["id"], title=test["title"], category=test["category"], outcome=TestOutcome.error,
-                    message=f"not run to the end: {stopped or 'the suite process ended early'}",
+                    id=f"{path.name}::{name}", title=name.replace("_", " "), category=path.stem[5:],
+                    outcome=TestOutcome.error, message=f"not run: {reason}",
                 )
             )
-    limits = ["suite_time"] if stopped else []
-    if any(r.message.startswith("Failed: Timeout") for r in ordered):
-        limits.append("test_time")
-    app_log, oom = _app_state(client, pod, settings)
-    if oom:
-        limits.append("memory")
-    return SuiteOutcomes(results=ordered, stopped_reason=stopped, app_log_tail=app_log, limits_hit=limits)
+    return results
 
 
 def _app_state(client: docker.DockerClient, pod: Pod, settings: Settings) -> tuple[str, bool]:

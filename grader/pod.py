@@ -54,12 +54,18 @@ def _boot_script(pod: Pod, setup: bool) -> str:
     return "; ".join([*steps, f"exec {pod.serve}"])
 
 
-def create_app_container(client: docker.DockerClient, pod: Pod, settings: Settings, setup: bool = True) -> Container:
-    """Start the candidate's app in the relay's namespace: no network, no privileges, bounded everything."""
+def create_app_container(
+    client: docker.DockerClient, pod: Pod, settings: Settings, setup: bool = True, serve: bool = True
+) -> Container:
+    """Start the candidate's app in the relay's namespace: no network, no privileges, bounded everything.
+
+    With `serve=False` the container only idles, for tests that drive the Flask CLI and need no server.
+    """
+    command = ["/bin/sh", "-c", _boot_script(pod, setup)] if serve else ["sleep", "infinity"]
     with engine_errors("starting the app container"):
         container = client.containers.create(
             pod.image,
-            command=["/bin/sh", "-c", _boot_script(pod, setup)],
+            command=command,
             user=f"{APP_UID}:{APP_UID}",
             working_dir="/app",
             environment=pod.environment,
@@ -104,7 +110,7 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
     pod = Pod(
         job_id=job, owner=owner, image=image.tag, app_container="", harness_container=relay.id,
         volume=_new_volume(client, job, owner, settings), socket_path=socket_dir / SOCKET_NAME,
-        secret_key=secret_key, environment=environment, setup=list(run.setup), serve=run.serve,
+        secret_key=secret_key, environment=environment, setup=list(run.setup), serve=assignment.phases()[0][0],
         port=run.port, ready_path=run.ready_path, database_path=run.database_path,
     )
     app = create_app_container(client, pod, settings)
@@ -146,7 +152,9 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
         time.sleep(0.1)
 
 
-def restart_app(pod: Pod, client: docker.DockerClient, settings: Settings, *, fresh_db: bool, setup: bool) -> Pod:
+def restart_app(
+    pod: Pod, client: docker.DockerClient, settings: Settings, *, fresh_db: bool, setup: bool, serve: bool = True
+) -> Pod:
     """Replace the app container, on a new empty data volume when `fresh_db`; the relay stays."""
     with engine_errors("replacing the app container"):
         try:
@@ -161,9 +169,10 @@ def restart_app(pod: Pod, client: docker.DockerClient, settings: Settings, *, fr
                 pass
             volume = _new_volume(client, pod.job_id, pod.owner, settings)
     pod = pod.model_copy(update={"volume": volume})
-    app = create_app_container(client, pod, settings, setup=setup)
+    app = create_app_container(client, pod, settings, setup=setup, serve=serve)
     pod = pod.model_copy(update={"app_container": app.id})
-    wait_until_ready(pod, client, settings)
+    if serve:
+        wait_until_ready(pod, client, settings)
     return pod
 
 

@@ -52,10 +52,20 @@ class AppControl:
         """`flask --app wsgi ARGS` in the app's environment (its venv, env vars, /app)."""
         return self.run(["flask", "--app", "wsgi", *args], timeout=timeout)
 
-    def restart(self, fresh_db: bool = True, setup: bool = True) -> None:
-        """Replace the app container; with `setup=False` the database stays empty (no `db upgrade`)."""
-        self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup)
-        self.needs_restore = not setup
+    def restart(self, fresh_db: bool = True, setup: bool = True, serve: bool = True) -> None:
+        """Replace the app container; `setup=False` leaves the database empty (no `db upgrade`);
+        `serve=False` runs no server at all (fast, for tests that only use the Flask CLI and SQL).
+
+        A test that leaves the app unmigrated or not serving marks it dirty: the next test that asks
+        for `client` gets a fresh, migrated, serving app first.
+        """
+        self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup, serve=serve)
+        self.needs_restore = not (setup and serve)
+
+    def ensure_serving(self) -> None:
+        """A fresh, migrated, serving app, unless the current one already is."""
+        if self.needs_restore or not self.app_running():
+            self.restart(fresh_db=True, setup=True, serve=True)
 
     def sql(self, *statements: str | tuple[str, list[object]]) -> list[list[object]]:
         """Run SQL on the app's SQLite database with the system Python (isolated mode); rows of the last one."""

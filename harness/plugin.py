@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,8 @@ def _history(request: pytest.FixtureRequest) -> deque[Exchange]:
 
 @pytest.fixture
 def client(request: pytest.FixtureRequest, _app_control: AppControl) -> SandboxClient:
-    """A fresh user agent (empty cookies) talking to the app over the pod's socket."""
+    """A fresh user agent (empty cookies) talking to a serving, migrated app over the pod's socket."""
+    _app_control.ensure_serving()
     settings = _app_control.settings
     return SandboxClient(_app_control.pod.socket_path, settings.request_timeout_s, _history(request))
 
@@ -135,8 +135,6 @@ def make_client(client: SandboxClient) -> Any:
 
 
 @pytest.fixture
-def app_control(_app_control: AppControl) -> Iterator[AppControl]:
-    """Control of the app; a test that left it without schema or stopped gets a fresh, migrated app after."""
-    yield _app_control
-    if _app_control.needs_restore or not _app_control.app_running():
-        _app_control.restart(fresh_db=True, setup=True)
+def app_control(_app_control: AppControl) -> AppControl:
+    """Control of the app as the previous test left it; tests that need a state set it up themselves."""
+    return _app_control

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, session
 from flask_login import current_user, login_required, logout_user
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from .auth import authenticate, start_session
 from .errors import api_error
@@ -97,12 +96,7 @@ def register():
     user = User(username=username)
     user.set_password(password)
     db.session.add(user)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        # Lost a race with a concurrent registration of the same name.
-        db.session.rollback()
-        return api_error(409, "username already taken")
+    db.session.commit()
     return jsonify(user.to_dict()), 201
 
 

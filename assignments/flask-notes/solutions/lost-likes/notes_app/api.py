@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, session
 from flask_login import current_user, login_required, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .auth import authenticate, start_session
@@ -189,15 +189,7 @@ def delete_note(note_id: int):
 @bp.post("/notes/<int:note_id>/like")
 @login_required
 def like_note(note_id: int):
-    # One atomic statement: the database adds the like, so concurrent calls never lose one.
-    notes = Note.__table__
-    likes = db.session.execute(
-        update(notes)
-        .where(notes.c.id == note_id, notes.c.user_id == current_user.id)
-        .values(likes=notes.c.likes + 1)
-        .returning(notes.c.likes)
-    ).scalar_one_or_none()
+    note = _own_note_or_404(note_id)
+    note.likes = note.likes + 1
     db.session.commit()
-    if likes is None:
-        raise NoteNotFound()
-    return jsonify(likes=likes)
+    return jsonify(likes=note.likes)

@@ -40,7 +40,7 @@ class Note(db.Model):
     user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id"), nullable=False, index=True)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    word_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     likes: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
     @validates("body")

@@ -13,7 +13,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the application from the environment (DATABASE_URL, SECRET_KEY).
 
     `overrides` is merged over the environment-derived settings; tests use it.
-    The schema is owned by the migrations: nothing here creates tables.
+    Missing tables are created on start-up, so a fresh database works at once.
     """
     app = Flask(__name__)
     app.config.from_mapping(load_config(overrides))
@@ -23,11 +23,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from .auth import init_auth
     from .csrf import init_csrf
     from .errors import init_errors
-    from .extensions import db, migrate
+    from .extensions import db
     from .pages import bp as pages_bp
 
     db.init_app(app)
-    migrate.init_app(app, db, render_as_batch=True, compare_type=True)
+    with app.app_context():
+        db.create_all()
     init_auth(app)
     init_csrf(app)
     init_errors(app)

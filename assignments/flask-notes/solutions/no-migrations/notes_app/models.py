@@ -1,4 +1,4 @@
-"""Database models. They must match migrations/ exactly: `flask db check` compares them."""
+"""Database models; create_app() creates their tables."""
 
 from __future__ import annotations
 

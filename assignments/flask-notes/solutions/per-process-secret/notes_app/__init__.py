@@ -10,7 +10,7 @@ from .config import load_config
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
-    """Build the application from the environment (DATABASE_URL, SECRET_KEY).
+    """Build the application from the environment (DATABASE_URL).
 
     `overrides` is merged over the environment-derived settings; tests use it.
     The schema is owned by the migrations: nothing here creates tables.

@@ -1,4 +1,4 @@
-"""Settings, read from the environment only."""
+"""Settings: the database from the environment, a random secret key per start."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 
+# Generated fresh when the app starts, so no secret ever lives in the repository
+# or in a deployment file.
+_SECRET_KEY = os.urandom(32)
+
 
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the Flask config mapping; fail with a clear message if a required setting is missing."""
     config: dict[str, Any] = {
-        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "SECRET_KEY": _SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL"),
         # Session cookie: never readable from JavaScript, not sent on cross-site POSTs.
         "SESSION_COOKIE_HTTPONLY": True,
@@ -27,15 +31,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     if overrides:
         config.update(overrides)
 
-    missing = [
-        env_name
-        for env_name, key in (("SECRET_KEY", "SECRET_KEY"), ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"))
-        if not config.get(key)
-    ]
-    if missing:
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise RuntimeError(
-            f"Missing environment variable(s): {', '.join(missing)}. Set them before starting the app, "
-            "e.g. DATABASE_URL=sqlite:////tmp/notes.db SECRET_KEY=<a long random string>."
+            "Missing environment variable DATABASE_URL. Set it before starting the app, "
+            "e.g. DATABASE_URL=sqlite:////tmp/notes.db."
         )
 
     if "SQLALCHEMY_ENGINE_OPTIONS" not in config:

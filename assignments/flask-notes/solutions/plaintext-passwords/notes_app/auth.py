@@ -5,20 +5,14 @@ API routes answer 401 JSON; browser pages redirect to the login form.
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, redirect, request, session
 from flask_login import login_user
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db, login_manager
 from .models import User
 from .redirects import is_api_request
-
-# Hash of a random password, checked when the username is unknown so that an
-# unknown username costs as much time as a wrong password (no probing by timing).
-_dummy_hash: str | None = None
 
 
 def init_auth(app: Flask) -> None:
@@ -48,14 +42,10 @@ def _unauthorized() -> Response:
 
 def authenticate(username: str, password: str) -> User | None:
     """Return the user when the credentials match, else None."""
-    global _dummy_hash
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
-    if user is None:
-        if _dummy_hash is None:
-            _dummy_hash = generate_password_hash(secrets.token_hex(16))
-        check_password_hash(_dummy_hash, password)
+    if user is None or not user.check_password(password):
         return None
-    return user if user.check_password(password) else None
+    return user
 
 
 def start_session(user: User) -> None:

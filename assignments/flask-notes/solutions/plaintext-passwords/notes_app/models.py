@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, validates
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 
@@ -20,14 +19,13 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
-    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    password: Mapped[str] = mapped_column(String(128), nullable=False)
 
     def set_password(self, password: str) -> None:
-        # Salted, slow hash (scrypt with Werkzeug 3): equal passwords give different hashes.
-        self.password_hash = generate_password_hash(password)
+        self.password = password
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        return self.password == password
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "username": self.username}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, validates
-from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
 
@@ -22,12 +24,17 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
 
+    @staticmethod
+    def hash_password(password: str) -> str:
+        return hashlib.sha256(password.encode("utf-8")).hexdigest()
+
     def set_password(self, password: str) -> None:
-        # Salted, slow hash (scrypt with Werkzeug 3): equal passwords give different hashes.
-        self.password_hash = generate_password_hash(password)
+        # Never store the password itself, only its SHA-256 digest.
+        self.password_hash = self.hash_password(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        # Constant-time comparison of the digests.
+        return hmac.compare_digest(self.password_hash, self.hash_password(password))
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "username": self.username}

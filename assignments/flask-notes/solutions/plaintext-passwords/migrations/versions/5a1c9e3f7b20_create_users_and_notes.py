@@ -21,7 +21,7 @@ def upgrade():
         'users',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('username', sa.String(length=32), nullable=False),
-        sa.Column('password_hash', sa.String(length=256), nullable=False),
+        sa.Column('password', sa.String(length=128), nullable=False),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
         sa.UniqueConstraint('username', name=op.f('uq_users_username')),
     )

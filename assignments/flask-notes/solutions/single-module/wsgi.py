@@ -1,0 +1,3 @@
+from notes import create_app
+
+app = create_app()
