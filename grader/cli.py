@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from grader import cli_queue
 from grader.assignment import AssignmentError, load_assignment
 from grader.calibration import check_assignment, validate_assignment
 from grader.engine import connect
@@ -162,6 +163,9 @@ def assignments_check(assignment_id: str = typer.Argument(..., help="Assignment 
                   + ("[green]all as expected[/green]" if result.ok else "[red]mismatch[/red]"))
     if not result.ok:
         raise typer.Exit(1)
+
+
+cli_queue.register(app)  # submit, status, worker, regrade
 
 
 def main() -> None:

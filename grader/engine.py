@@ -23,11 +23,13 @@ OWNER_LABEL = "grader.owner"
 
 
 def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks; None when it is gone or a zombie (dead, not yet reaped)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
+            fields = handle.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def current_owner() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +62,55 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("GRADER_REDIS_URL", "REDIS_URL"),
         description="Redis for the queue; None starts a private redis-server in data_dir.",
     )
+
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("GRADER_DATABASE_URL", "DATABASE_URL"),
+        description="The submissions database (sqlite:// or postgresql://); None means data_dir/grader.db.",
+    )
+    job_timeout_s: float = Field(
+        900, description="Wall clock of one grading job in a worker; above every stage's own limit."
+    )
+    retry_intervals_s: list[int] = Field(
+        [30, 120],
+        description="Back-off before each retry of an infra_error; its length is the number of retries.",
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Gradings started for one submission (worker deaths count) before it is infra_error."
+    )
+    watchdog_interval_s: float = Field(5, gt=0, description="How often each worker looks for abandoned gradings.")
+    heartbeat_ttl_s: int = Field(
+        20, ge=2, description="A worker on another host is dead when its heartbeat is older than this."
+    )
+    requeue_grace_s: float = Field(
+        60, description="A queued submission whose Redis job is missing this long is enqueued again."
+    )
+    redis_start_timeout_s: float = Field(10, description="Wait for the embedded redis-server to answer PING.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_driver(cls, url: str | None) -> str | None:
+        """Accept SQLite and PostgreSQL; plain postgres:// URLs get the psycopg (3) driver we install."""
+        if not url:
+            return None
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            raise ValueError(f"{url!r} is not a database URL; use sqlite:///path or postgresql://user@host/db")
+        if scheme in ("postgres", "postgresql"):
+            return f"postgresql+psycopg://{rest}"
+        if scheme.split("+")[0] not in ("sqlite", "postgresql"):
+            raise ValueError(f"the {scheme!r} database is not supported; use sqlite:///path or postgresql://...")
+        return url
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL of the submissions database."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'grader.db'}"
+
+    @property
+    def redis_dir(self) -> Path:
+        """Socket, pidfile and append-only file of the embedded redis-server."""
+        return self.data_dir / "redis"
 
     @property
     def sockets_dir(self) -> Path:

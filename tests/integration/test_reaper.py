@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+import docker.errors
 import pytest
 
 from grader.engine import _start_time, job_labels
@@ -34,7 +35,7 @@ def test_reaper_removes_only_abandoned_jobs(engine, graded_ids):
         assert dead_job in removed and live_job not in removed
         assert any(r.startswith("volume") for r in removed[dead_job])
         engine.containers.get(live.id)
-        with pytest.raises(Exception):
+        with pytest.raises(docker.errors.NotFound):
             engine.containers.get(dead.id)
     finally:
         live.remove(force=True)

@@ -1,0 +1,212 @@
+"""Each worker's watchdog: gradings of dead workers are graded again within a minute, lost jobs re-sent.
+
+RQ notices an abandoned job only when its registry entry expires, about the job timeout later. So every
+worker process, every `watchdog_interval_s`, publishes its own heartbeat and looks at the records in
+`running`: the owner (`hostname/pid:start`) of each is checked, on this host by its PID and start time
+(exact, immediate), on another host by its heartbeat in Redis (dead after `heartbeat_ttl_s`). For a
+dead owner it kills what the dead process left in its process group (the hidden suite's pytest), reaps
+the job's containers by label, and hands the record to a fresh RQ job with a compare-and-set on the
+lease, so of two watchdogs that saw the same death only one re-enqueues.
+
+It also re-sends queued records whose RQ job is missing (Redis lost it, or the enqueue after
+`grader submit` failed): the database is the truth and Redis only carries jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import docker
+import redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from grader.broker import enqueue_grading, grading_queue, new_job_id
+from grader.engine import connect, current_owner, remove_job_resources
+from grader.reaper import reap
+from grader.settings import Settings
+from grader.store import Store, SubmissionRecord, utcnow
+
+log = logging.getLogger(__name__)
+_PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def worker_owner() -> str:
+    """This process as the owner of a lease: the host, then the PID and start time the reaper uses."""
+    return f"{socket.gethostname()}/{current_owner()}"
+
+
+def heartbeat_key(owner: str) -> str:
+    return f"grader:worker:{owner}"
+
+
+class Watchdog:
+    """The sweep one worker process runs on a timer; every dependency is passed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        connection: redis.Redis,
+        owner: str,
+        docker_client: Callable[[], docker.DockerClient] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.connection = connection
+        self.owner = owner
+        self.hostname = owner.rpartition("/")[0]
+        self._docker_client = docker_client or (lambda: connect(settings))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Run the sweep in a daemon thread: a SimpleWorker's main thread is busy grading."""
+        self._thread = threading.Thread(target=self._loop, name="grader-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.connection.delete(heartbeat_key(self.owner))
+        except redis.RedisError:
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.settings.watchdog_interval_s):
+            self.sweep()
+
+    def sweep(self) -> None:
+        """One pass: heartbeat, recover gradings of dead owners, re-send lost jobs; never raises."""
+        for step in (self.beat, self.recover_abandoned, self.resend_lost):
+            try:
+                step()
+            except Exception:  # a Redis or database outage must not end the thread; next pass retries
+                log.exception("watchdog: %s failed", step.__name__)
+
+    def beat(self) -> None:
+        self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.heartbeat_ttl_s)
+
+    def owner_dead(self, owner: str | None) -> bool:
+        if not owner:
+            return True
+        host, _, local = owner.rpartition("/")
+        if host == self.hostname:
+            return not process_alive(local)
+        return not self.connection.exists(heartbeat_key(owner))
+
+    def recover_abandoned(self) -> list[str]:
+        """Re-enqueue every running record whose owner is dead; return their ids."""
+        recovered = []
+        for record in self.store.running():
+            if record.owner != self.owner and self.owner_dead(record.owner):
+                if self._recover(record):
+                    recovered.append(record.id)
+        return recovered
+
+    def _recover(self, record: SubmissionRecord) -> bool:
+        """Take the record from the dead owner first (one watchdog wins), then clean up, then enqueue.
+
+        In this order no other watchdog destroys the resources of the new grading (same job label), and
+        the new grading cannot start before the old one's leftovers are gone.
+        """
+        assert record.lease_token is not None
+        stage = record.stage.value if record.stage else "start"
+        error = f"worker {record.owner} died during {stage} (attempt {record.attempts})"
+        job_id = new_job_id(record.id)
+        give_up = record.attempts >= self.settings.max_attempts
+        if give_up:
+            won = self.store.give_up(record.id, record.lease_token, f"{error}; gave up after {record.attempts} attempts")
+        else:
+            won = self.store.requeue(record.id, record.lease_token, job_id, error)
+        if not won:
+            return False  # another watchdog was first
+        host, _, local = (record.owner or "").rpartition("/")
+        if host == self.hostname:
+            kill_orphans(local)
+            self._reap(record.id)
+        if give_up:
+            log.error("watchdog: %s: %s; gave up", record.id, error)
+        else:
+            log.warning("watchdog: %s: %s; enqueued again as %s", record.id, error, job_id)
+            enqueue_grading(grading_queue(self.connection), record.id, job_id, self.settings)
+        return True
+
+    def _reap(self, job_id: str) -> None:
+        """Remove the dead grading's resources (known dead, even as a zombie), then anything else abandoned."""
+        try:
+            client = self._docker_client()
+            removed = {job_id: remove_job_resources(client, job_id), **reap(client)}
+        except Exception as exc:  # the next grading's own clean-up and `grader reap` remain
+            log.warning("watchdog: reaping failed: %s", exc)
+            return
+        for job, resources in removed.items():
+            if resources:
+                log.warning("watchdog: reaped %s: %s", job, ", ".join(resources))
+
+    def resend_lost(self) -> list[str]:
+        """Enqueue again the queued records whose RQ job is gone, failed or stuck; return their ids."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.requeue_grace_s)
+        resent = []
+        for record in self.store.stale_queued(cutoff):
+            if record.job_id and self._job_pending(record.job_id):
+                continue
+            job_id = new_job_id(record.id)
+            if self.store.replace_job(record.id, record.job_id, job_id):
+                log.warning("watchdog: %s: job %s is lost; enqueued again as %s", record.id, record.job_id, job_id)
+                enqueue_grading(grading_queue(self.connection), record.id, job_id, self.settings)
+                resent.append(record.id)
+        return resent
+
+    def _job_pending(self, job_id: str) -> bool:
+        try:
+            status = Job.fetch(job_id, connection=self.connection).get_status(refresh=False)
+        except NoSuchJobError:
+            return False
+        return status in _PENDING
+
+
+def _proc_stat(pid: str) -> tuple[str, str] | None:
+    """(state, start time) of a process, from /proc/<pid>/stat; None when there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except (OSError, IndexError, ValueError):
+        return None
+    return fields[0], fields[19]
+
+
+def process_alive(local_owner: str) -> bool:
+    """Whether `pid:start` still runs. A zombie is dead: where PID 1 reaps no orphans (as on this
+    kind of machine) a killed worker stays one, and grader.engine.owner_alive would call it alive."""
+    pid, _, start = local_owner.partition(":")
+    stat = _proc_stat(pid) if pid.isdigit() else None
+    return stat is not None and stat[1] == start and stat[0] != "Z"
+
+
+def kill_orphans(local_owner: str) -> None:
+    """SIGKILL the process group a dead worker led (each worker leads its own, see grader.workers).
+
+    A process group outlives its leader while members remain, and its number cannot be reused by a
+    new process until the group is empty. A live process with that PID that is not the dead owner's
+    zombie is a new one, so the group is not ours and is left alone.
+    """
+    pid_text, _, start = local_owner.partition(":")
+    if not pid_text.isdigit():
+        return
+    stat = _proc_stat(pid_text)
+    if stat is not None and not (stat[0] == "Z" and stat[1] == start):
+        return
+    try:
+        os.killpg(int(pid_text), signal.SIGKILL)
+        log.warning("watchdog: killed what dead worker %s left in its process group", local_owner)
+    except (ProcessLookupError, PermissionError):
+        pass
