@@ -39,8 +39,10 @@ def _command(files: list[str], tests_dir: str, session_file: str, results_file: 
 
 
 def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult]]:
+    """The collected tests and each finished test's result; raises InfraError if our machinery failed in a test."""
     collected: list[dict[str, str]] = []
     results: dict[str, TestResult] = {}
+    infra: list[str] = []
     if not os.path.exists(path):
         return collected, results
     with open(path, encoding="utf-8") as handle:
@@ -54,12 +56,16 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
             kind = record.pop("type", None)
             if kind == "collected":
                 collected = record["tests"]
+            elif kind == "infra":
+                infra.append(f"{record.get('test')}: {record.get('message')}")
             elif kind == "result":
                 try:
                     result = TestResult.model_validate(record)
                 except ValidationError:
                     continue
                 results[result.id] = result
+    if infra:
+        raise InfraError(f"the grader's machinery failed during the hidden suite: {infra[0]}")
     return collected, results
 
 

@@ -177,11 +177,22 @@ def restart_app(
 
 
 def exec_in_app(pod: Pod, client: docker.DockerClient, argv: list[str], timeout: float, limit: int) -> ExecResult:
-    """Run a command in the app's environment, as the app user, killed after `timeout` seconds."""
+    """Run a command in the app's environment, as the app user, killed after `timeout` seconds.
+
+    An app container that is gone or stopped is the app's doing (it exited or killed itself), so it
+    is a result for the test to judge; only a failing engine is an InfraError.
+    """
+    started = time.monotonic()
     with engine_errors("running a command in the app container"):
-        container = client.containers.get(pod.app_container)
+        try:
+            container = client.containers.get(pod.app_container)
+        except docker.errors.NotFound:
+            container = None
+        if container is None or container.status != "running":
+            return ExecResult(-1, "the app container is not running: the app exited, was killed or stopped itself", False)
         code, output = container.exec_run(
             ["timeout", "-k", "2", str(int(timeout)), *argv], user=f"{APP_UID}:{APP_UID}", workdir="/app",
         )
     text = (output or b"")[-limit:].decode("utf-8", errors="replace")
-    return ExecResult(exit_code=code if code is not None else -1, output=text, timed_out=code in (124, 137))
+    timed_out = code == 124 or (code == 137 and time.monotonic() - started >= timeout)
+    return ExecResult(exit_code=code if code is not None else -1, output=text, timed_out=timed_out)

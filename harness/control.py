@@ -14,14 +14,15 @@ from grader.pod import ExecResult, exec_in_app, restart_app
 from grader.settings import Settings
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
+MAX_SQL_OUTPUT = 4 * 1024 * 1024
 _SQL_SCRIPT = """
 import json, sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=30)
+db = sqlite3.connect("file:" + sys.argv[1] + "?mode=rw", uri=True, timeout=30)
 rows = []
 for statement, params in json.loads(sys.argv[2]):
     rows = db.execute(statement, params).fetchall()
 db.commit()
-print(json.dumps(rows))
+print(json.dumps([[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]))
 """
 
 
@@ -70,7 +71,11 @@ class AppControl:
     def sql(self, *statements: str | tuple[str, list[object]]) -> list[list[object]]:
         """Run SQL on the app's SQLite database with the system Python (isolated mode); rows of the last one."""
         pairs = [(s, []) if isinstance(s, str) else (s[0], list(s[1])) for s in statements]
-        result = self.run([self.settings.system_python, "-I", "-S", "-c", _SQL_SCRIPT, self.pod.database_path, json.dumps(pairs)])
+        result = exec_in_app(
+            self.pod, self._client,
+            [self.settings.system_python, "-I", "-S", "-c", _SQL_SCRIPT, self.pod.database_path, json.dumps(pairs)],
+            self.settings.exec_timeout_s, MAX_SQL_OUTPUT,
+        )
         if result.exit_code != 0:
             raise AssertionError(f"SQL on the app's database failed: {result.output[-800:]}")
         return json.loads(result.output.strip().splitlines()[-1])

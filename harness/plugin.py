@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from grader.errors import InfraError
 from grader.models import Exchange, TestOutcome, TestResult
 from harness.client import SandboxClient
 from harness.control import AppControl, SuiteSession
@@ -54,6 +55,13 @@ class _Recorder:
             self._meta[item.nodeid] = (category, title)
             tests.append({"id": item.nodeid, "title": title, "category": category})
         self._write({"type": "collected", "tests": tests})
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        """A failure of the grader's machinery inside a test is ours, not the candidate's: flag it."""
+        if call.excinfo is not None and call.excinfo.errisinstance(InfraError):
+            self._write({"type": "infra", "test": item.nodeid, "message": str(call.excinfo.value)[:_MESSAGE_LIMIT]})
+        return (yield)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._phases.setdefault(report.nodeid, {})[report.when] = report

@@ -1,40 +1,143 @@
-"""Helpers shared by the flask-notes hidden suites."""
+"""Helpers shared by the flask-notes hidden suites.
+
+PYTEST_DONT_REWRITE: failure messages are written for a hiring team, so pytest's assertion
+introspection (object reprs of responses) is turned off in every module of this suite; each
+assertion carries its own message saying what was expected and what came back.
+"""
 
 from __future__ import annotations
 
+import re
 import uuid
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 
 PASSWORD = "correct-horse-42"
+SANDBOX_HOST = "app.sandbox"
+SANDBOX_ORIGIN = f"https://{SANDBOX_HOST}"
+_EXCERPT = 240
+
+
+# --- describing what came back ------------------------------------------------------------------
+
+
+def _request_line(response) -> str:
+    request = getattr(response, "request", None)
+    if request is None or not getattr(request, "url", None):
+        return "the request"
+    parts = urlsplit(request.url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{request.method} {target}"
 
 
 def describe(response) -> str:
-    """Status, Location, content type and a body excerpt, for failure messages a reviewer can read."""
-    body = response.text[:200].replace("\n", " ")
+    """What a response was: request line, status, Location, content type and a body excerpt."""
+    if isinstance(response, BaseException):
+        return f"no HTTP answer ({type(response).__name__}: {str(response)[:_EXCERPT]})"
+    text = " ".join(response.text.split())
+    body = text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
     location = response.headers.get("Location")
     return (
-        f"got {response.status_code}"
+        f"got {_request_line(response)} -> {response.status_code}"
         + (f", Location {location!r}" if location else "")
         + f", Content-Type {response.headers.get('Content-Type')!r}, body {body!r}"
     )
 
 
+def answer(response, excerpt: int = 80) -> str:
+    """A short form of describe() for lists of cases: status, content type and a body excerpt."""
+    if isinstance(response, BaseException):
+        return f"no HTTP answer ({type(response).__name__})"
+    text = " ".join(response.text.split())
+    body = text if len(text) <= excerpt else text[:excerpt] + "…"
+    return f"got {response.status_code} ({response.headers.get('Content-Type')}) {body!r}"
+
+
+def expect_status(response, expected: int | tuple[int, ...], what: str) -> None:
+    """Fail with a readable message unless the status is one of `expected`."""
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    wanted = " or ".join(str(code) for code in allowed)
+    assert response.status_code in allowed, f"{what}: expected {wanted}; {describe(response)}"
+
+
+def json_of(response, what: str) -> Any:
+    """The JSON body, or a failure saying the body was not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise AssertionError(f"{what}: expected a JSON body; {describe(response)}") from None
+
+
+def is_json(response) -> bool:
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "application/json"
+
+
+def summarize(responses: list[Any]) -> str:
+    """Status codes of many responses as counts, e.g. '201 x1, 409 x18, 500 x1'."""
+    counts: dict[str, int] = {}
+    for response in responses:
+        key = type(response).__name__ if isinstance(response, BaseException) else str(response.status_code)
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{key} x{count}" for key, count in sorted(counts.items()))
+
+
+def first_bad(responses: list[Any], ok: tuple[int, ...]) -> str:
+    """A description of the first response whose status is not in `ok`."""
+    for response in responses:
+        if isinstance(response, BaseException) or response.status_code not in ok:
+            return describe(response)
+    return "none"
+
+
+# --- users, sessions, notes ---------------------------------------------------------------------
+
+
 def unique_name(prefix: str = "u") -> str:
+    """A fresh valid username (letters, digits, underscore; well under 32 characters)."""
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-def register(client, username: str | None = None, password: str = PASSWORD):
+def register(client, username: str | None = None, password: str = PASSWORD) -> tuple[str, dict]:
     username = username or unique_name()
     response = client.post("/api/register", json={"username": username, "password": password})
-    assert response.status_code == 201, f"POST /api/register expected 201, {describe(response)}"
-    return username, response.json()
+    expect_status(response, 201, f"registering a new user {username!r}")
+    return username, json_of(response, "POST /api/register")
 
 
 def login(client, username: str, password: str = PASSWORD):
     response = client.post("/api/login", json={"username": username, "password": password})
-    assert response.status_code == 200, f"POST /api/login expected 200, {describe(response)}"
+    expect_status(response, 200, f"logging in as {username!r} with the right password")
     return response
+
+
+def authenticated_as(client) -> str | None:
+    """The username GET /api/me reports for this client, or None when it is not logged in."""
+    response = client.get("/api/me")
+    if response.status_code != 200 or not is_json(response):
+        return None
+    body = response.json()
+    return body.get("username") if isinstance(body, dict) else None
+
+
+def create_note(client, title: str, body: str = "") -> dict:
+    response = client.post("/api/notes", json={"title": title, "body": body})
+    expect_status(response, 201, f"creating a note titled {title!r}")
+    note = json_of(response, "POST /api/notes")
+    assert isinstance(note, dict) and note.get("id") is not None, (
+        f"POST /api/notes: expected a note object with an id; {describe(response)}"
+    )
+    return note
+
+
+def new_user(make_client) -> tuple[Any, str]:
+    """Another registered and logged-in user agent: (client, username)."""
+    other = make_client()
+    username, _ = register(other)
+    login(other, username)
+    return other, username
 
 
 @pytest.fixture
@@ -43,3 +146,109 @@ def user(client):
     username, _ = register(client)
     login(client, username)
     return client, username
+
+
+# --- HTML forms and redirects -------------------------------------------------------------------
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.forms: list[dict[str, Any]] = []
+        self.inputs: list[dict[str, str]] = []
+        self._current: dict[str, Any] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name.lower(): (value or "") for name, value in attrs}
+        if tag == "form":
+            self._current = {"action": attributes.get("action", ""), "method": attributes.get("method", "get"), "inputs": []}
+            self.forms.append(self._current)
+        elif tag in ("input", "textarea", "select", "button"):
+            field = {
+                "tag": tag,
+                "name": attributes.get("name", ""),
+                "type": attributes.get("type", "").lower(),
+                "value": attributes.get("value", ""),
+            }
+            self.inputs.append(field)
+            if self._current is not None:
+                self._current["inputs"].append(field)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._current = None
+
+
+def parse_html(html: str) -> _FormParser:
+    parser = _FormParser()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def form_with(html: str, *names: str) -> dict[str, Any] | None:
+    """The first form holding inputs with all `names`, or None."""
+    for form in parse_html(html).forms:
+        present = {field["name"] for field in form["inputs"]}
+        if all(name in present for name in names):
+            return form
+    return None
+
+
+def csrf_fields(html: str) -> dict[str, str]:
+    """{'csrf_token': value} when the page carries a hidden csrf_token input, else {}."""
+    for field in parse_html(html).inputs:
+        if field["name"] == "csrf_token":
+            return {"csrf_token": field["value"]}
+    return {}
+
+
+def is_html(response) -> bool:
+    return response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/html"
+
+
+def browser_login(client, username: str, password: str = PASSWORD, next_url: str | None = None):
+    """GET /login then POST /login with form data, as a browser would; `next` goes in query and form."""
+    query = "" if next_url is None else "?" + urlencode({"next": next_url})
+    page = client.get("/login" + query)
+    expect_status(page, 200, "GET /login (the login form)")
+    data = {**csrf_fields(page.text), "username": username, "password": password}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login" + query, data=data)
+
+
+def resolve_location(response) -> Any:
+    """Where a browser goes for this redirect: tabs/newlines dropped, backslashes read as slashes."""
+    raw = response.headers.get("Location", "")
+    cleaned = re.sub(r"[\t\r\n]", "", raw).replace("\\", "/")
+    base = SANDBOX_ORIGIN + urlsplit(response.request.url).path
+    return urlsplit(urljoin(base, cleaned))
+
+
+def location_is_local(response) -> bool:
+    return resolve_location(response).netloc.lower() == SANDBOX_HOST
+
+
+def next_param(location) -> list[str]:
+    return parse_qs(location.query).get("next", [])
+
+
+# --- the database, read with the harness's own SQL ----------------------------------------------
+
+
+def table_columns(app_control, table: str) -> list[dict[str, Any]]:
+    """PRAGMA table_info as dicts: name, type, notnull, default, pk; [] when the table is missing."""
+    rows = app_control.sql(f'PRAGMA table_info("{table}")')
+    return [
+        {"name": row[1], "type": (row[2] or "").upper(), "notnull": bool(row[3]), "default": row[4], "pk": row[5]} for row in rows
+    ]
+
+
+def table_names(app_control) -> set[str]:
+    return {row[0] for row in app_control.sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def readable(column: str) -> str:
+    """A SELECT expression that keeps BLOBs JSON-safe (as 'blob:HEX')."""
+    return f'CASE WHEN typeof("{column}") = \'blob\' THEN \'blob:\' || hex("{column}") ELSE "{column}" END'

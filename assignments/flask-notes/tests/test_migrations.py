@@ -1,21 +1,280 @@
-"""Migrations: the schema comes from Flask-Migrate, on a fresh database."""
+"""Migrations: the schema comes from Flask-Migrate, checked on a fresh, empty database.
 
-import sqlite3
+PYTEST_DONT_REWRITE (see conftest.py). Each test that changes the schema starts from
+an empty database (`app_control.restart(fresh_db=True, setup=False, serve=False)`); the next test
+that uses `client` gets a fresh, migrated, serving app first.
+"""
 
-from conftest import describe  # noqa: F401
+from __future__ import annotations
+
+import re
+import uuid
+
+from conftest import table_columns, table_names
+
+_TAIL = 700
+_HEAD_LINE = re.compile(r"^\s*([0-9A-Za-z_]+)\s+\((?:[^)]*\b)?head\)", re.MULTILINE)
 
 
-def test_upgrade_on_empty_database(app_control, tmp_path):
-    """`flask db upgrade` on an empty database creates users and notes."""
-    app_control.restart(fresh_db=True, setup=False)
-    result = app_control.flask("db", "upgrade")
-    assert result.exit_code == 0, f"flask db upgrade exited {result.exit_code}: {result.output[-600:]}"
-    db = sqlite3.connect(app_control.copy_database(tmp_path))
-    tables = {row[0] for row in db.execute("select name from sqlite_master where type='table'")}
-    assert {"users", "notes"} <= tables, f"expected tables users and notes, found {sorted(tables)}"
+_ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*|Error: .*|FAILED.*)$")
+
+
+def _tail(output: str) -> str:
+    """The error line of a failed command (when there is one) and the end of its output."""
+    text = output.strip()
+    errors = [line.strip() for line in text.splitlines() if _ERROR_LINE.match(line.strip())]
+    tail = text if len(text) <= _TAIL else "…" + text[-_TAIL:]
+    if errors and errors[-1] not in tail[-200:]:
+        return f"{errors[-1][:300]} | output ends: {tail}"
+    return tail
+
+
+def _run_ok(app_control, *args: str, why: str = ""):
+    """Run `flask --app wsgi ARGS`, failing with its output unless it exits 0."""
+    result = app_control.flask(*args)
+    command = "flask --app wsgi " + " ".join(args)
+    if result.timed_out:
+        raise AssertionError(f"`{command}` {why}did not finish within the time limit; its output ends: {_tail(result.output)}")
+    assert result.exit_code == 0, (
+        f"`{command}` {why}exited {result.exit_code} (expected 0); its output ends: {_tail(result.output)}"
+    )
+    return result
+
+
+def _heads(app_control) -> list[str]:
+    """The head revisions; fails clearly when the repository has no usable Flask-Migrate migrations."""
+    result = app_control.flask("db", "heads")
+    assert result.exit_code == 0, (
+        "the repository has no usable Flask-Migrate migrations (expected a migrations/ folder that "
+        f"`flask db upgrade` can apply): `flask --app wsgi db heads` exited {result.exit_code}; "
+        f"its output ends: {_tail(result.output)}"
+    )
+    heads = _HEAD_LINE.findall(result.output)
+    assert heads, (
+        "the repository has no Flask-Migrate revisions: `flask --app wsgi db heads` listed no head; "
+        f"its output ends: {_tail(result.output)}"
+    )
+    return heads
+
+
+def _fresh_empty_app(app_control, serve: bool = False) -> None:
+    """An empty database; without `serve`, no server runs (these tests drive only the Flask CLI)."""
+    app_control.restart(fresh_db=True, setup=False, serve=serve)
+
+
+def _alembic_versions(app_control) -> list[str]:
+    if "alembic_version" not in table_names(app_control):
+        return []
+    return [row[0] for row in app_control.sql("SELECT version_num FROM alembic_version")]
+
+
+def _column(app_control, table: str, name: str) -> dict | None:
+    for column in table_columns(app_control, table):
+        if column["name"] == name:
+            return column
+    return None
+
+
+def test_app_does_not_create_tables_at_start(client, app_control):
+    """The app creates no tables at import or start-up (no create_all): the schema comes only from migrations."""
+    _fresh_empty_app(app_control, serve=True)
+    client.get("/login")
+    client.get("/notes")
+    check = app_control.flask("db", "current")  # imports the app once more, as any CLI command does
+    made = sorted(table_names(app_control) & {"users", "notes"})
+    assert not made, (
+        f"before any `flask db upgrade`, the started app had already created the tables {made}: the schema must come "
+        "from the migrations only (no db.create_all() at import or start-up)"
+        + ("" if check.exit_code == 0 else f"; `flask db current` also exited {check.exit_code}: {_tail(check.output)}")
+    )
+
+
+def test_upgrade_on_empty_database_creates_users_and_notes(app_control):
+    """`flask db upgrade` on an empty database succeeds and creates the tables users and notes."""
+    _fresh_empty_app(app_control)
+    _heads(app_control)
+    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    tables = table_names(app_control)
+    assert {"users", "notes"} <= tables, (
+        f"after `flask db upgrade` on an empty database, expected tables users and notes, found {sorted(tables)}"
+    )
+
+
+def test_upgrade_leaves_the_single_head(app_control):
+    """After `flask db upgrade`, there is exactly one head revision and the database's alembic version is it."""
+    _fresh_empty_app(app_control)
+    heads = _heads(app_control)
+    assert len(heads) == 1, f"expected a single head revision, `flask db heads` lists {heads} (merge the branches)"
+    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    versions = _alembic_versions(app_control)
+    assert versions == heads, f"after `flask db upgrade`, expected alembic_version to hold the head {heads[0]!r}, found {versions}"
+
+
+def test_at_least_two_revisions(app_control):
+    """The migrations have at least two revisions (the schema, then notes.word_count)."""
+    _heads(app_control)
+    result = _run_ok(app_control, "db", "history")
+    revisions = [line for line in result.output.splitlines() if "->" in line]
+    assert len(revisions) >= 2, (
+        f"expected at least two revisions, `flask db history` lists {len(revisions)}: {_tail(result.output)}"
+    )
 
 
 def test_db_check_reports_no_changes(app_control):
-    """`flask db check` finds no difference between models and migrations."""
-    result = app_control.flask("db", "check")
-    assert result.exit_code == 0, f"flask db check exited {result.exit_code}: {result.output[-600:]}"
+    """`flask db check` after upgrading finds no difference between the models and the migrations."""
+    _fresh_empty_app(app_control)
+    _heads(app_control)
+    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    _run_ok(app_control, "db", "check", why="(models against migrations) ")
+
+
+def test_downgrade_base_then_upgrade(app_control):
+    """`flask db downgrade base` then `flask db upgrade` both succeed and rebuild the schema at the head."""
+    _fresh_empty_app(app_control)
+    heads = _heads(app_control)
+    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    _run_ok(app_control, "db", "downgrade", "base")
+    left = sorted(table_names(app_control) & {"users", "notes"})
+    assert not left, f"after `flask db downgrade base`, the tables {left} still exist: the downgrades must drop them"
+    _run_ok(app_control, "db", "upgrade", why="after `flask db downgrade base` ")
+    tables = table_names(app_control)
+    assert {"users", "notes"} <= tables, f"after downgrade base and upgrade, expected users and notes, found {sorted(tables)}"
+    versions = _alembic_versions(app_control)
+    assert versions == heads[:1], f"after downgrade base and upgrade, expected alembic_version {heads[:1]}, found {versions}"
+
+
+def test_newest_revision_adds_word_count(app_control):
+    """The newest revision adds notes.word_count as an integer NOT NULL column; one step down removes it."""
+    _fresh_empty_app(app_control)
+    _heads(app_control)
+    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    column = _column(app_control, "notes", "word_count")
+    assert column is not None, "after `flask db upgrade`, the notes table has no word_count column"
+    assert "INT" in column["type"] and column["notnull"], (
+        f"notes.word_count should be an integer NOT NULL column, found type {column['type']!r}, "
+        f"{'NOT NULL' if column['notnull'] else 'nullable'}"
+    )
+    _run_ok(app_control, "db", "downgrade", "--", "-1", why="(one revision down) ")
+    assert "notes" in table_names(app_control), "after downgrading one revision, the notes table is gone"
+    assert _column(app_control, "notes", "word_count") is None, (
+        "after downgrading one revision, notes still has word_count: the newest revision must be the one that adds it"
+    )
+
+
+# --- the data migration -------------------------------------------------------------------------
+
+BODIES = [
+    "one two three",
+    "",
+    "   ",
+    "single",
+    "  leading and trailing spaces  ",
+    "tabs\tand\nnewlines\r\nbetween   words",
+    "many    spaces     between",
+    " ".join(f"word{i}" for i in range(250)),
+]
+
+
+def _placeholder(column: dict, unique: str) -> object:
+    """A value that fits a NOT NULL column the harness does not know (types as SQLite reports them)."""
+    kind = column["type"]
+    if "BOOL" in kind:
+        return 1
+    if "INT" in kind:
+        return 0
+    if any(word in kind for word in ("REAL", "FLOA", "DOUB", "NUMERIC", "DECIMAL")):
+        return 0
+    if "DATETIME" in kind or "TIMESTAMP" in kind:
+        return "2024-01-01 00:00:00.000000"
+    if "DATE" in kind:
+        return "2024-01-01"
+    if "TIME" in kind:
+        return "00:00:00.000000"
+    if "JSON" in kind:
+        return "{}"
+    return f"placeholder_{unique}"
+
+
+def _needs_value(column: dict) -> bool:
+    integer_key = column["pk"] and "INT" in column["type"]
+    return column["notnull"] and column["default"] is None and not integer_key
+
+
+def _insert_statement(table: str, values: dict[str, object], raw: dict[str, str] | None = None) -> tuple[str, list]:
+    """An INSERT with bound values plus raw SQL expressions (e.g. a sub-select), for app_control.sql."""
+    raw = raw or {}
+    names = [*values, *raw]
+    sql = (
+        f'INSERT INTO "{table}" ('
+        + ", ".join(f'"{n}"' for n in names)
+        + ") VALUES ("
+        + ", ".join(["?"] * len(values) + list(raw.values()))
+        + ")"
+    )
+    return sql, list(values.values())
+
+
+def _owner_reference(app_control) -> tuple[str, str]:
+    """(notes column, users column) of the foreign key from notes to users."""
+    keys = [c["name"] for c in table_columns(app_control, "users") if c["pk"]]
+    users_key = keys[0] if len(keys) == 1 else "rowid"
+    for row in app_control.sql('PRAGMA foreign_key_list("notes")'):
+        if row[2] == "users":
+            return row[3], row[4] or users_key
+    names = [c["name"] for c in table_columns(app_control, "notes")]
+    for guess in ("user_id", "owner_id", "author_id"):
+        if guess in names:
+            return guess, users_key
+    raise AssertionError(f"could not find the column of notes that refers to users (notes has columns {names})")
+
+
+def test_data_migration_fills_word_count(app_control):
+    """Notes inserted at the previous revision get word_count = number of words of their body on upgrade."""
+    _fresh_empty_app(app_control)
+    _heads(app_control)
+    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    _run_ok(app_control, "db", "downgrade", "--", "-1", why="(one revision down) ")
+    assert _column(app_control, "notes", "word_count") is None, (
+        "after downgrading one revision, notes still has word_count: the newest revision must be the one that adds it"
+    )
+
+    tag = uuid.uuid4().hex[:10]
+    user_values = {
+        c["name"]: (f"mig_{tag}" if c["name"] == "username" else _placeholder(c, f"{tag}_{c['name']}"))
+        for c in table_columns(app_control, "users")
+        if _needs_value(c) or c["name"] == "username"
+    }
+    user_rowid = app_control.sql(_insert_statement("users", user_values), "SELECT last_insert_rowid()")[0][0]
+
+    owner_column, users_column = _owner_reference(app_control)
+    note_columns = table_columns(app_control, "notes")
+    inserted, statements = {}, []
+    for index, body in enumerate(BODIES):
+        title = f"mig_{tag}_{index}"
+        values = {
+            c["name"]: _placeholder(c, f"{tag}_{index}_{c['name']}")
+            for c in note_columns
+            if _needs_value(c) and c["name"] not in ("title", "body", owner_column)
+        }
+        values.update(title=title, body=body)
+        owner = {owner_column: f'(SELECT "{users_column}" FROM users WHERE rowid = {int(user_rowid)})'}
+        statements.append(_insert_statement("notes", values, raw=owner))
+        inserted[title] = body
+    app_control.sql(*statements)
+
+    _run_ok(app_control, "db", "upgrade", why="with notes inserted at the previous revision ")
+    rows = app_control.sql(("SELECT title, body, word_count FROM notes WHERE title LIKE ?", [f"mig_{tag}_%"]))
+    found = {title: (body, count) for title, body, count in rows}
+    assert set(found) == set(inserted), (
+        f"after `flask db upgrade`, expected the {len(inserted)} notes inserted at the previous revision, "
+        f"found {len(found)}: the upgrade lost rows"
+    )
+    wrong = [
+        f"body {body[:40]!r}: word_count {found[title][1]!r}, expected {len(body.split())}"
+        for title, body in inserted.items()
+        if found[title][1] != len(body.split())
+    ]
+    assert not wrong, (
+        f"the data migration computed a wrong word_count for {len(wrong)} of {len(inserted)} existing notes: "
+        + "; ".join(wrong[:5])
+    )
