@@ -63,6 +63,7 @@ def _read_requirements(snapshot: Snapshot) -> bytes:
     return content
 
 
+_ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
 _ALLOWED_OPTIONS = ("--hash", "--require-hashes", "--prefer-binary", "--only-binary", "--no-binary", "--pre")
 _SOURCE_CHANGING = re.compile(r"(^|\s)(-[ifce]\b|--(index-url|extra-index-url|find-links|trusted-host|no-index|editable|"
                               r"constraint|requirement|use-pep517|config-settings|global-option|install-option)\b)")
@@ -78,15 +79,20 @@ def check_requirements(content: bytes) -> None:
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("-") or _SOURCE_CHANGING.search(line):
-            option = line.split()[0].split("=")[0]
-            if option in _ALLOWED_OPTIONS and not _SOURCE_CHANGING.search(line):
+        changing = _SOURCE_CHANGING.search(line)
+        if line.startswith("-") or changing:
+            option = changing.group(2) if changing else line.split()[0].split("=")[0]
+            if option in _ALLOWED_OPTIONS and not changing:
                 continue
             raise BuildFailed(
                 f"requirements.txt line {number}: the option {option!r} is not allowed; packages come from "
                 "the grader's package index only, so list plain requirements such as `flask==3.1.0`"
             )
-        if "://" in line or line.startswith((".", "/", "~")) or " @ " in line or line.startswith("git+"):
+        requirement = line.split(";", 1)[0]
+        if (
+            "://" in requirement or "/" in requirement or "\\" in requirement or " @ " in requirement
+            or requirement.startswith((".", "~", "git+")) or requirement.rstrip().endswith(_ARCHIVES)
+        ):
             raise BuildFailed(
                 f"requirements.txt line {number}: {line[:80]!r} installs from a URL or a path; "
                 "list packages by name and version only"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import time
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,22 @@ def remove_job_resources(client: docker.DockerClient, job_id: str) -> list[str]:
             client.images.remove(image.id, force=True)
             removed.append(f"image {image.short_id}")
     return removed
+
+
+def oom_kills(client: docker.DockerClient, job_id: str, since: float) -> int:
+    """How many times the kernel killed a process of the job's containers for memory since `since`.
+
+    Docker's `State.OOMKilled` is set only when the container itself dies; a Gunicorn worker killed
+    inside a running container shows only as an `oom` event.
+    """
+    try:
+        events = client.events(
+            since=int(since), until=int(time.time()) + 1, decode=True,
+            filters={"type": "container", "event": "oom", "label": f"{JOB_LABEL}={job_id}"},
+        )
+        return sum(1 for _ in events)
+    except docker.errors.DockerException:
+        return 0
 
 
 def log_tail(container: Container, limit: int) -> str:

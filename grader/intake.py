@@ -31,6 +31,9 @@ def normalize_source(source: str, settings: Settings) -> tuple[str, str]:
     if lowered.startswith("https://"):
         return source, "https"
     if lowered.startswith("ssh://") or _SCP_LIKE.match(source):
+        authority = source[6:].split("/", 1)[0] if lowered.startswith("ssh://") else source
+        if authority.rsplit("@", 1)[-1].startswith("-") or "-o" in authority.split("@", 1)[0]:
+            raise Rejected(f"{source!r} is not a valid ssh repository URL")
         return source, "ssh"
     if lowered.startswith("file://") or "://" not in source and "::" not in source:
         if not settings.allow_local_sources:
@@ -114,20 +117,36 @@ def fetch_snapshot(request: SubmissionRequest, settings: Settings) -> Snapshot:
     )
     if fetch.returncode != 0:
         raise Rejected(_explain_fetch_failure(fetch.stderr, url, request.ref), log_tail=fetch.stderr[-2000:])
+    _check_tree_size(_run_git(["ls-tree", "-r", "-l", "-z", "FETCH_HEAD"], dest, transport, timeout).stdout, settings)
     checkout = _run_git(["checkout", "-q", "--detach", "FETCH_HEAD"], dest, transport, timeout)
     if checkout.returncode != 0:
         raise Rejected("the fetched commit could not be checked out", log_tail=checkout.stderr[-2000:])
     commit = _run_git(["rev-parse", "HEAD"], dest, transport, timeout).stdout.strip()
     shutil.rmtree(dest / ".git")
-    size, files = _tree_size(dest)
-    if size > settings.max_repo_bytes:
-        raise Rejected(f"the repository holds {size} bytes, more than the limit of {settings.max_repo_bytes}")
-    if files > settings.max_repo_files:
-        raise Rejected(f"the repository holds {files} files, more than the limit of {settings.max_repo_files}")
+    _enforce_limits(*_tree_size(dest), settings)
     return Snapshot(
         job_id=request.id, url=url, ref=request.ref, commit=commit, path=dest,
         requirements_sha256=_requirements_sha256(dest),
     )
+
+
+def _check_tree_size(listing: str, settings: Settings) -> None:
+    """Refuse an oversized tree before checkout writes it: a small, well-compressed clone can expand hugely."""
+    size = files = 0
+    for entry in listing.split("\0"):
+        meta, _, _path = entry.partition("\t")
+        parts = meta.split()
+        if len(parts) == 4 and parts[1] == "blob":
+            files += 1
+            size += int(parts[3]) if parts[3].isdigit() else 0
+    _enforce_limits(size, files, settings)
+
+
+def _enforce_limits(size: int, files: int, settings: Settings) -> None:
+    if size > settings.max_repo_bytes:
+        raise Rejected(f"the repository holds {size} bytes, more than the limit of {settings.max_repo_bytes}")
+    if files > settings.max_repo_files:
+        raise Rejected(f"the repository holds {files} files, more than the limit of {settings.max_repo_files}")
 
 
 def read_regular_file(path: Path, limit: int) -> bytes | None:

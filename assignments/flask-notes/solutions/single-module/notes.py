@@ -82,7 +82,7 @@ class Note(db.Model):
 
 # --- helpers -------------------------------------------------------------------
 
-USERNAME = re.compile(r"^[A-Za-z0-9_]{3,32}$")
+USERNAME = re.compile(r"[A-Za-z0-9_]{3,32}")
 
 
 def is_api():
@@ -207,7 +207,7 @@ def register_routes(app):
     def api_register():
         data = json_body()
         username, password = data.get("username"), data.get("password")
-        if not isinstance(username, str) or not USERNAME.match(username):
+        if not isinstance(username, str) or not USERNAME.fullmatch(username):
             abort(400, "username must be 3-32 letters, digits or underscores")
         if not isinstance(password, str) or len(password) < 8:
             abort(400, "password must be at least 8 characters")

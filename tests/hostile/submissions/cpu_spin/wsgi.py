@@ -1,0 +1,8 @@
+"""HOSTILE: spins the CPU at import and so never finishes importing."""
+
+import sys
+
+print("CPUSPIN start", file=sys.stderr, flush=True)
+n = 0
+while True:
+    n += 1
