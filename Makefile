@@ -14,7 +14,7 @@ demo: setup
 
 test: setup
 	$(PYTHON) -m pytest tests -q
-	.venv/bin/grader assignments check flask-notes
+	.venv/bin/grader assignments check flask-notes --jobs 2
 
 test-fast: setup
 	$(PYTHON) -m pytest tests/unit -q

@@ -13,6 +13,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -151,21 +152,26 @@ def compare(name: str, expectation: Expectation, report: GradeReport) -> Solutio
 
 
 def check_assignment(
-    assignment: Assignment, settings: Settings, on_solution: Callable[[SolutionCheck], None] | None = None
+    assignment: Assignment,
+    settings: Settings,
+    on_solution: Callable[[SolutionCheck], None] | None = None,
+    jobs: int = 1,
 ) -> CheckResult:
-    """Grade every solution of the assignment and compare with its expected.toml."""
+    """Grade every solution of the assignment (`jobs` at a time) and compare with its expected.toml."""
     started = time.monotonic()
-    checks = []
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
-        for folder in solution_folders(assignment):
+
+        def check_one(folder: Path) -> SolutionCheck:
             expectation = load_expectation(folder)
             repo = _as_repository(folder, Path(tmp))
             request = SubmissionRequest(id=new_submission_id(), source=str(repo), assignment=assignment.id)
-            report = grade_submission(request, settings)
-            check = compare(folder.name, expectation, report)
-            checks.append(check)
+            check = compare(folder.name, expectation, grade_submission(request, settings))
             if on_solution:
                 on_solution(check)
+            return check
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            checks = list(pool.map(check_one, solution_folders(assignment)))
     result = CheckResult(assignment=assignment.id, solutions=checks, seconds=round(time.monotonic() - started, 1))
     record = settings.data_dir / "checks" / f"{assignment.id}.json"
     record.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from grader.models import Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
 from grader.reaper import reap as reap_jobs
 from grader.settings import Settings
+from grader.web import cli as web_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Grade Flask take-home submissions.")
 images_app = typer.Typer(no_args_is_help=True, help="The local container images.")
@@ -138,7 +139,10 @@ def assignments_validate(path: Path = typer.Argument(..., help="An assignment fo
 
 
 @assignments_app.command("check")
-def assignments_check(assignment_id: str = typer.Argument(..., help="Assignment id, e.g. flask-notes.")) -> None:
+def assignments_check(
+    assignment_id: str = typer.Argument(..., help="Assignment id, e.g. flask-notes."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Solutions graded at once."),
+) -> None:
     """Grade every solution, compare with its expected.toml, print the matrix; exit 1 on any mismatch."""
     console = Console()
     settings = _settings()
@@ -154,7 +158,8 @@ def assignments_check(assignment_id: str = typer.Argument(..., help="Assignment 
         raise typer.Exit(1)
     with console.status("grading solutions") as status:
         result = check_assignment(
-            assignment, settings, on_solution=lambda c: status.update(f"graded {c.name}: {'ok' if c.ok else 'MISMATCH'}")
+            assignment, settings, jobs=jobs,
+            on_solution=lambda c: status.update(f"graded {c.name}: {'ok' if c.ok else 'MISMATCH'}"),
         )
     console.print(render_matrix(assignment, result))
     for line in surprises(result):
@@ -166,6 +171,7 @@ def assignments_check(assignment_id: str = typer.Argument(..., help="Assignment 
 
 
 cli_queue.register(app)  # submit, status, worker, regrade
+web_cli.register(app)  # serve, users create
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import time
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -18,7 +18,7 @@ import docker
 from pydantic import ValidationError
 
 from grader.assignment import Assignment, test_functions
-from grader.engine import JOB_LABEL, ROLE_LABEL, log_tail
+from grader.engine import JOB_LABEL, ROLE_LABEL, log_tail, oom_kills
 from grader.errors import BootFailed, InfraError
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
 from grader.pod import restart_app
@@ -93,6 +93,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     if any(r.message.startswith("Failed: Timeout") for r in results):
         limits.append("test_time")
     app_log, oom = _app_state(client, pod, settings)
+    oom = oom or oom_kills(client, pod.job_id, pod.started_at) > 0
     if oom:
         limits.append("memory")
     return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=app_log, limits_hit=limits)

@@ -80,6 +80,7 @@ class Pod(Frozen):
     port: int
     ready_path: str
     database_path: str
+    started_at: float = Field(0.0, description="Unix time the pod started, for the engine's OOM events.")
 
 
 class TestOutcome(str, Enum):

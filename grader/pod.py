@@ -18,7 +18,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from grader.assignment import Assignment
-from grader.engine import current_owner, engine_errors, job_labels, log_tail
+from grader.engine import current_owner, engine_errors, job_labels, log_tail, oom_kills
 from grader.errors import BootFailed, InfraError
 from grader.images import APP_UID
 from grader.models import Pod, SubmissionImage
@@ -100,6 +100,7 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
         )
     secret_key = secrets.token_hex(32)
     owner = current_owner()
+    started_at = time.time()
     environment = {
         "SECRET_KEY": secret_key,
         "HOME": "/tmp",
@@ -108,7 +109,7 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
         **{key: value.format(database_path=run.database_path) for key, value in run.env.items()},
     }
     pod = Pod(
-        job_id=job, owner=owner, image=image.tag, app_container="", harness_container=relay.id,
+        job_id=job, owner=owner, image=image.tag, started_at=started_at, app_container="", harness_container=relay.id,
         volume=_new_volume(client, job, owner, settings), socket_path=socket_dir / SOCKET_NAME,
         secret_key=secret_key, environment=environment, setup=list(run.setup), serve=assignment.phases()[0][0],
         port=run.port, ready_path=run.ready_path, database_path=run.database_path,
@@ -127,15 +128,17 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
     relay = client.containers.get(pod.harness_container)
     while True:
         try:
-            session.get(f"https://app.sandbox{pod.ready_path}", timeout=2, allow_redirects=False)
+            session.get(f"https://app.sandbox{pod.ready_path}", timeout=2, allow_redirects=False, stream=True).close()
             return
         except Exception:
             pass
         app.reload()
         if app.status in ("exited", "dead"):
             code = app.attrs["State"].get("ExitCode")
-            oom = app.attrs["State"].get("OOMKilled")
-            why = "was killed for exceeding its memory limit" if oom else f"exited with code {code}"
+            oom = app.attrs["State"].get("OOMKilled") or oom_kills(client, pod.job_id, pod.started_at) > 0
+            why = f"exited with code {code}"
+            if oom:
+                why += f" after processes were killed at its memory limit ({settings.memory})"
             raise BootFailed(
                 f"the app {why} before answering HTTP; see its output below",
                 log_tail=log_tail(app, settings.log_bytes), limit="memory" if oom else None,
@@ -144,10 +147,12 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
         if relay.status != "running":
             raise InfraError("the harness relay stopped while the app was booting")
         if time.monotonic() > deadline:
+            oom = oom_kills(client, pod.job_id, pod.started_at) > 0
+            memory = f"; processes were killed at its memory limit ({settings.memory})" if oom else ""
             raise BootFailed(
                 f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.boot_timeout_s:.0f} s "
-                "(boot time limit); see its output below",
-                log_tail=log_tail(app, settings.log_bytes), limit="boot_time",
+                f"(boot time limit){memory}; see its output below",
+                log_tail=log_tail(app, settings.log_bytes), limit="memory" if oom else "boot_time",
             )
         time.sleep(0.1)
 
@@ -190,9 +195,15 @@ def exec_in_app(pod: Pod, client: docker.DockerClient, argv: list[str], timeout:
             container = None
         if container is None or container.status != "running":
             return ExecResult(-1, "the app container is not running: the app exited, was killed or stopped itself", False)
-        code, output = container.exec_run(
-            ["timeout", "-k", "2", str(int(timeout)), *argv], user=f"{APP_UID}:{APP_UID}", workdir="/app",
-        )
-    text = (output or b"")[-limit:].decode("utf-8", errors="replace")
+        exec_id = client.api.exec_create(
+            container.id, ["timeout", "-k", "2", str(int(timeout)), *argv], user=f"{APP_UID}:{APP_UID}", workdir="/app",
+        )["Id"]
+        tail = bytearray()
+        for chunk in client.api.exec_start(exec_id, stream=True):
+            tail += chunk
+            if len(tail) > 2 * limit:
+                del tail[: len(tail) - limit]
+        code = client.api.exec_inspect(exec_id).get("ExitCode")
+    text = bytes(tail[-limit:]).decode("utf-8", errors="replace")
     timed_out = code == 124 or (code == 137 and time.monotonic() - started >= timeout)
     return ExecResult(exit_code=code if code is not None else -1, output=text, timed_out=timed_out)

@@ -87,6 +87,21 @@ class Settings(BaseSettings):
     )
     redis_start_timeout_s: float = Field(10, description="Wait for the embedded redis-server to answer PING.")
 
+    secret_key: str | None = Field(
+        None, description="Flask's session key; None means a random key kept in data_dir/web-secret (mode 600)."
+    )
+    session_cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only (behind TLS).")
+    invitation_days: float = Field(7, gt=0, description="Default lifetime of an invitation link.")
+    invitation_max_uses: int = Field(3, ge=1, description="Default number of submissions an invitation allows.")
+    submit_interval_s: float = Field(
+        60, ge=0, description="Minimum time between two submissions through one invitation."
+    )
+    webhook_timeout_s: float = Field(10, gt=0, description="One webhook POST, connect and read.")
+    webhook_retry_intervals_s: list[int] = Field(
+        [10, 60, 300, 1800], description="Back-off before each retry of a failed webhook delivery."
+    )
+    webhook_poll_s: float = Field(2, gt=0, description="How often `grader serve` looks for finished grades to report.")
+
     @field_validator("database_url")
     @classmethod
     def _database_driver(cls, url: str | None) -> str | None:

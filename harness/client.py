@@ -16,6 +16,7 @@ from harness.transport import BASE_URL, unix_session
 
 _KEPT_HEADERS = ("content-type", "location", "set-cookie", "www-authenticate", "content-length")
 _EXCERPT = 600
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def _excerpt(data: Any) -> str:
@@ -25,6 +26,22 @@ def _excerpt(data: Any) -> str:
         data = data.decode("utf-8", errors="replace")
     text = str(data)
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+def _read_capped(response: requests.Response) -> None:
+    """Read at most MAX_BODY_BYTES of the body: an answer is hostile data and may be endless."""
+    content = bytearray()
+    response.truncated = False  # type: ignore[attr-defined]
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            content += chunk
+            if len(content) > MAX_BODY_BYTES:
+                response.truncated = True  # type: ignore[attr-defined]
+                break
+    finally:
+        response.close()
+    response._content = bytes(content[:MAX_BODY_BYTES])
+    response._content_consumed = True
 
 
 class SandboxClient:
@@ -56,7 +73,8 @@ class SandboxClient:
         kwargs.setdefault("allow_redirects", False)
         body = kwargs.get("json", kwargs.get("data"))
         try:
-            response = self.session.request(method, BASE_URL + path, **kwargs)
+            response = self.session.request(method, BASE_URL + path, stream=True, **kwargs)
+            _read_capped(response)
         except requests.RequestException as exc:
             self._record(Exchange(method=method, url=path, request_body=_excerpt(body), response_body=f"no response: {exc}"))
             raise

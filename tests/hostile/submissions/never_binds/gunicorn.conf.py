@@ -1,6 +1,5 @@
-# HOSTILE: gunicorn reads ./gunicorn.conf.py in its master before it binds, and the serve command
-# (`gunicorn ... wsgi:app`, run in /app) is fixed by the assignment; so the master blocks here
-# forever and port 8000 is never bound.
+# HOSTILE: gunicorn reads ./gunicorn.conf.py in its master before it binds, unless the serve command
+# names another config: this one would block the master forever (the grader passes --config /dev/null).
 import sys
 import time
 

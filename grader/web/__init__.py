@@ -1,0 +1,118 @@
+"""The grader's web app: `create_app(settings)`, with one blueprint per audience.
+
+| blueprint | prefix | who |
+|---|---|---|
+| auth | /login, /logout | staff (administrators and reviewers) |
+| candidate | /i/<invitation token>, /s/<status token> | candidates, by unguessable link only |
+| review | /submissions, /compare, /invitations, /tokens | reviewers and administrators |
+| admin | /admin | administrators |
+| api | /api | scripts, with `Authorization: Bearer <token>`; 401 JSON, never a redirect |
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, jsonify, redirect, request, url_for
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.wrappers import Response
+
+from grader.settings import Settings
+from grader.store import Store, open_store
+from grader.web.accounts import Accounts, User, new_token
+from grader.web.service import Enqueue, redis_enqueue
+from grader.web.webhooks import Webhooks
+
+csrf = CSRFProtect()
+
+
+def secret_key(settings: Settings) -> str:
+    """The configured key, or one random key kept in data_dir/web-secret, shared by every web process."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = Path(settings.data_dir) / "web-secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(new_token())
+    return path.read_text().strip()
+
+
+def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enqueue | None = None) -> Flask:
+    """The web app over the submissions database of `settings`; `enqueue` defaults to the Redis queue."""
+    from grader.web import admin, api, auth, candidate, review
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=64 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    store = store or open_store(settings)
+    app.extensions["grader"] = Grader(settings, store, enqueue or redis_enqueue(settings))
+
+    login = LoginManager(app)
+    login.login_view = "auth.login"
+    login.login_message = "Log in to see this page."
+    login.session_protection = "strong"
+
+    @login.user_loader
+    def _load_user(user_id: str) -> User | None:
+        return grader().accounts.user(int(user_id)) if user_id.isdigit() else None
+
+    @login.unauthorized_handler
+    def _unauthorized() -> Response | tuple[Response, int]:
+        if request.blueprint == "api":
+            return api.unauthorized()
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    csrf.init_app(app)
+    csrf.exempt(api.bp)  # token-authenticated, never by cookie
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError) -> tuple[str, int]:
+        return f"The form expired or was not sent from this site ({error.description}); go back, reload, try again.", 400
+
+    @app.errorhandler(404)
+    def _not_found(error: Exception) -> tuple[Response | str, int]:
+        if request.path.startswith("/api/"):
+            return jsonify(error="not found"), 404
+        return "Not found.", 404
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")  # links carry tokens
+        return response
+
+    for blueprint in (auth.bp, candidate.bp, review.bp, admin.bp, api.bp):
+        app.register_blueprint(blueprint)
+    return app
+
+
+class Grader:
+    """What every request needs, held by the app (never a global): settings, the stores, the queue."""
+
+    def __init__(self, settings: Settings, store: Store, enqueue: Enqueue) -> None:
+        self.settings = settings
+        self.store = store
+        self.accounts = Accounts(store.engine)
+        self.webhooks = Webhooks(store.engine)
+        self.enqueue = enqueue
+
+
+def grader() -> Grader:
+    from flask import current_app
+
+    return current_app.extensions["grader"]  # type: ignore[no-any-return]

@@ -1,0 +1,108 @@
+"""The candidate's pages: an invitation link and, after submitting, a status link; no account.
+
+A candidate reaches a submission only through its own status token (`/s/<token>`), never by id, and
+sees only what `candidate_view` lets through: the score per category, and test names only when the
+assignment says `candidate_sees_tests`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from grader.assignment import AssignmentError, load_assignment
+from grader.broker import BrokerUnavailable
+from grader.store import SubmissionRecord, utcnow
+from grader.web.service import SubmitError, candidate_view, check_source, record_submission, status_payload
+
+bp = Blueprint("candidate", __name__)
+
+
+class SubmitForm(FlaskForm):
+    repository = StringField("Repository URL", validators=[DataRequired(), Length(max=2000)])
+    ref = StringField("Branch, tag or commit (optional)", validators=[Optional(), Length(max=255)])
+
+
+def _g() -> Any:
+    from grader.web import grader
+
+    return grader()
+
+
+@bp.route("/i/<token>", methods=["GET", "POST"])
+def invitation(token: str) -> Response | str | tuple[str, int]:
+    g = _g()
+    invite = g.accounts.invitation_by_token(token)
+    if invite is None:
+        return render_template("refused.html", message="This invitation link is not valid."), 404
+    refusal = invite.refusal(utcnow())
+    if refusal:
+        return render_template("refused.html", message=refusal), 410
+    try:
+        assignment = load_assignment(g.settings.assignments_dir, invite.assignment)
+        brief = (assignment.folder / assignment.brief).read_text(errors="replace")
+    except (AssignmentError, OSError):
+        return render_template("refused.html", message="This assignment is not available; tell the hiring team."), 503
+    form = SubmitForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            link = submit_for_invitation(invite.id, invite.assignment, invite.candidate,
+                                         form.repository.data or "", form.ref.data or None)
+            return redirect(url_for("candidate.status", token=link))
+        except SubmitError as exc:
+            error = exc.message
+    remaining = invite.max_uses - invite.uses
+    return render_template("invitation.html", assignment=assignment, brief=brief, form=form, error=error,
+                           remaining=remaining, invite=invite)
+
+
+def submit_for_invitation(invitation_id: int, assignment: str, candidate: str | None, source: str, ref: str | None) -> str:
+    """Check, count against the invitation's limits, record and enqueue; return the candidate's status token."""
+    g = _g()
+    url = check_source(g.settings, assignment, source)
+    if not g.accounts.use_invitation(invitation_id, g.settings.submit_interval_s):
+        invite = g.accounts.invitation(invitation_id)
+        refusal = invite.refusal(utcnow()) if invite else "This invitation is not valid."
+        raise SubmitError(refusal or f"Please wait {g.settings.submit_interval_s:g} s between two submissions.", 429)
+    try:
+        record = record_submission(g.store, g.enqueue, url=url, ref=ref, assignment=assignment, submitter=candidate)
+    except BrokerUnavailable as exc:
+        raise SubmitError(f"The grader is unavailable right now ({exc.reason}); try again in a few minutes.", 503) from None
+    return str(g.accounts.link_submission(record.id, invitation_id))
+
+
+def _record(token: str) -> SubmissionRecord:
+    g = _g()
+    submission_id = g.accounts.submission_for_link(token)
+    record = g.store.get(submission_id) if submission_id else None
+    if record is None:
+        abort(404)
+    return record
+
+
+@bp.route("/s/<token>")
+def status(token: str) -> str:
+    record = _record(token)
+    return render_template("status.html", record=record, token=token)
+
+
+@bp.route("/s/<token>/status.json")
+def status_json(token: str) -> Response:
+    g = _g()
+    record = _record(token)
+    try:
+        assignment = load_assignment(g.settings.assignments_dir, record.assignment)
+    except AssignmentError:
+        assignment = None
+    body = status_payload(record, g.accounts.queue_position(record.id))
+    body.pop("report", None)  # a server path: not the candidate's business
+    body["result"] = candidate_view(record, assignment) if record.final else None
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response

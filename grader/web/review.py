@@ -1,0 +1,127 @@
+"""The reviewers' pages: submissions per assignment, a full report, candidates side by side, regrade,
+invitations and API tokens. Administrators see them too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import DecimalField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from grader.report import render_html
+from grader.web.auth import staff_required
+from grader.web.service import SORTS, list_submissions, load_report, progress, regrade_submission
+
+bp = Blueprint("review", __name__)
+
+
+def _g() -> Any:
+    from grader.web import grader
+
+    return grader()
+
+
+def assignment_ids() -> list[str]:
+    folder = _g().settings.assignments_dir
+    return sorted(p.parent.name for p in folder.glob("*/assignment.toml"))
+
+
+@bp.route("/submissions")
+@staff_required
+def submissions() -> str:
+    g = _g()
+    assignment = request.args.get("assignment") or None
+    sort = request.args.get("sort", "created")
+    descending = request.args.get("order", "desc") != "asc"
+    records = list_submissions(g.store, assignment, sort if sort in SORTS else "created", descending)
+    return render_template("submissions.html", records=records, assignment=assignment, assignments=assignment_ids(),
+                           sort=sort, descending=descending, progress=progress)
+
+
+@bp.route("/submissions/<submission_id>")
+@staff_required
+def submission(submission_id: str) -> str:
+    record = _g().store.get(submission_id) or abort(404)
+    return render_template("submission.html", record=record, report=load_report(record), progress=progress)
+
+
+@bp.route("/submissions/<submission_id>/report.html")
+@staff_required
+def report_html(submission_id: str) -> Response | str:
+    record = _g().store.get(submission_id) or abort(404)
+    report = load_report(record) or abort(404)
+    response = Response(render_html(report), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+@bp.route("/submissions/<submission_id>/regrade", methods=["POST"])
+@staff_required
+def regrade(submission_id: str) -> Response:
+    g = _g()
+    if g.store.get(submission_id) is None:
+        abort(404)
+    if regrade_submission(g.store, g.enqueue, submission_id):
+        flash(f"{submission_id} is queued for a new grading.")
+    else:
+        flash(f"{submission_id} is not finished; it will be graded without a regrade.")
+    return redirect(url_for("review.submission", submission_id=submission_id))
+
+
+@bp.route("/compare")
+@staff_required
+def compare() -> str:
+    g = _g()
+    ids = request.args.getlist("id")[:8]
+    records = [r for r in (g.store.get(i) for i in ids) if r is not None]
+    reports = {r.id: load_report(r) for r in records}
+    categories: list[tuple[str, str]] = []
+    for report in reports.values():
+        for category in report.categories if report else []:
+            if (category.id, category.title) not in categories:
+                categories.append((category.id, category.title))
+    scores = {rid: {c.id: c for c in (rep.categories if rep else [])} for rid, rep in reports.items()}
+    return render_template("compare.html", records=records, reports=reports, categories=categories, scores=scores)
+
+
+class InvitationForm(FlaskForm):
+    assignment = SelectField("Assignment", validators=[DataRequired()])
+    candidate = StringField("Candidate (name or e-mail)", validators=[Optional(), Length(max=255)])
+    days = DecimalField("Valid for (days)", validators=[DataRequired(), NumberRange(min=0.01, max=365)])
+    max_uses = IntegerField("Submissions allowed", validators=[DataRequired(), NumberRange(min=1, max=100)])
+
+
+@bp.route("/invitations", methods=["GET", "POST"])
+@staff_required
+def invitations() -> str:
+    g = _g()
+    form = InvitationForm()
+    form.assignment.choices = assignment_ids()
+    if request.method == "GET":
+        form.days.data = g.settings.invitation_days
+        form.max_uses.data = g.settings.invitation_max_uses
+    link = None
+    if form.validate_on_submit():
+        token, _invite = g.accounts.create_invitation(
+            form.assignment.data, candidate=form.candidate.data or None, created_by=current_user.id,
+            days=float(form.days.data or 0), max_uses=int(form.max_uses.data or 1))
+        link = url_for("candidate.invitation", token=token, _external=True)
+    return render_template("invitations.html", form=form, link=link, invitations=g.accounts.list_invitations())
+
+
+class TokenForm(FlaskForm):
+    name = StringField("What the token is for", validators=[DataRequired(), Length(max=255)])
+
+
+@bp.route("/tokens", methods=["GET", "POST"])
+@staff_required
+def tokens() -> str:
+    form = TokenForm()
+    token = None
+    if form.validate_on_submit():
+        token = _g().accounts.create_api_token(current_user.id, form.name.data or "")
+    return render_template("tokens.html", form=form, token=token)

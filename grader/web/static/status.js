@@ -1,0 +1,38 @@
+// Polls the status endpoint every second and shows the stage, the queue position and, at the end, the result.
+(function () {
+  "use strict";
+  var progress = document.getElementById("progress");
+  var order = ["queued", "cloning", "building", "booting", "testing", "graded"];
+  function text(tag, value) { var el = document.createElement(tag); el.textContent = value; return el; }
+  function show(data) {
+    progress.textContent = data.progress;
+    document.getElementById("position").textContent =
+      data.queue_position ? "(place " + data.queue_position + " in the queue)" : "";
+    var at = order.indexOf(data.final ? "graded" : data.progress);
+    document.querySelectorAll("#stages li").forEach(function (li, i) {
+      li.className = i < at || (data.final && i === at) ? "done" : (i === at ? "current" : "");
+    });
+    if (!data.final || !data.result) { return; }
+    var box = document.getElementById("result");
+    box.textContent = "";
+    box.appendChild(text("h2", "Score: " + data.result.score + " / " + data.result.max_score));
+    if (data.result.reason) { box.appendChild(text("p", data.result.reason)); }
+    var table = document.createElement("table");
+    data.result.categories.forEach(function (c) {
+      var row = table.insertRow();
+      row.appendChild(text("th", c.title));
+      row.appendChild(text("td", c.score + " / " + c.max_score));
+      if (c.tests) {
+        row.appendChild(text("td", c.tests.map(function (t) { return t.title + ": " + t.outcome; }).join("; ")));
+      }
+    });
+    box.appendChild(table);
+  }
+  function poll() {
+    fetch(progress.dataset.url, {cache: "no-store", credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (data) { show(data); if (!data.final) { setTimeout(poll, 1000); } })
+      .catch(function () { setTimeout(poll, 2000); });
+  }
+  poll();
+})();

@@ -1,0 +1,79 @@
+"""The web app's tables, on the submissions database's own metadata so that one Alembic history covers both."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+
+from grader.store import metadata
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("assignment", String(64), nullable=False),
+    Column("candidate", String(255)),
+    Column("created_by", Integer, ForeignKey("users.id")),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False, default=0),
+    Column("last_used_at", DateTime),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+)
+
+candidate_links = Table(
+    "candidate_links",
+    metadata,
+    Column("submission_id", String(40), primary_key=True),
+    Column("invitation_id", Integer, ForeignKey("invitations.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("assignment", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("assignment", String(64), nullable=False),
+    Column("submission_id", String(40), nullable=False),
+    Column("finished_at", DateTime, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime),
+    Column("last_error", Text),
+    Column("last_status_code", Integer),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime),
+    UniqueConstraint("submission_id", "finished_at", name="uq_delivery_grading"),
+)
