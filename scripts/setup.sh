@@ -10,6 +10,7 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 command -v socat >/dev/null || need_apt+=(socat)
 command -v git >/dev/null || need_apt+=(git)
+command -v chromium >/dev/null || need_apt+=(chromium)  # the web app's browser tests (no Playwright download)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"

@@ -1,0 +1,84 @@
+"""Web fixtures: the app over a temporary database and a tiny assignment, with the queue replaced by a list."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from grader.settings import Settings
+from grader.store import Store, open_store
+from grader.web import create_app
+from grader.web.accounts import Accounts, Role
+from tests.integration.test_queue import TINY_TESTS, TINY_TOML
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def tiny_dir(short_tmp: Path) -> Path:
+    """An assignments folder holding only `tiny` (the queue tests' one-test-per-category assignment)."""
+    folder = short_tmp / "assignments" / "tiny"
+    (folder / "tests").mkdir(parents=True)
+    (folder / "assignment.toml").write_text(TINY_TOML)
+    (folder / "brief.md").write_text("# Tiny\n\nServe hello at / and 42 at /answer. <script>alert(1)</script>\n")
+    for name, text in TINY_TESTS.items():
+        (folder / "tests" / name).write_text(text)
+    return folder.parent
+
+
+@pytest.fixture
+def web_settings(settings: Settings, tiny_dir: Path) -> Settings:
+    return settings.model_copy(update={"assignments_dir": tiny_dir, "secret_key": "test-key", "submit_interval_s": 0})
+
+
+@pytest.fixture
+def store(web_settings: Settings) -> Store:
+    return open_store(web_settings)
+
+
+@pytest.fixture
+def enqueued() -> list[tuple[str, str]]:
+    return []
+
+
+@pytest.fixture
+def app(web_settings: Settings, store: Store, enqueued: list[tuple[str, str]]) -> Flask:
+    app = create_app(web_settings, store=store, enqueue=lambda sid, jid: enqueued.append((sid, jid)))
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def accounts(store: Store) -> Accounts:
+    return Accounts(store.engine)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def login(client: FlaskClient, accounts: Accounts):
+    """Log the test client in as a new user of a role."""
+
+    def run(role: Role = Role.reviewer, email: str | None = None) -> None:
+        email = email or f"{role.value}@example.com"
+        if accounts.user_by_email(email) is None:
+            accounts.create_user(email, PASSWORD, role)
+        token = csrf_of(client.get("/login").get_data(as_text=True))
+        response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    return run
