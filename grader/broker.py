@@ -9,7 +9,6 @@ Redis lost is enqueued again by a worker's watchdog.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
 import time
@@ -20,6 +19,7 @@ from rq import Queue, Retry
 from rq.job import Job
 
 from grader.errors import InfraError
+from grader.filelock import exclusive
 from grader.settings import Settings
 
 QUEUE_NAME = "grading"
@@ -64,8 +64,7 @@ def _embedded(settings: Settings) -> redis.Redis:
     if len(str(settings.redis_dir / _SOCKET)) > 100:
         raise BrokerUnavailable(f"the socket path under {settings.redis_dir} is too long; shorten data_dir")
     settings.redis_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.redis_dir / "start.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(settings.redis_dir / "start.lock"):
         try:
             return _ping(url)
         except redis.RedisError:

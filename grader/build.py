@@ -7,14 +7,10 @@ unprivileged app user, because `pip install` runs code from the packages it buil
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import re
 import tarfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import docker
 import docker.errors
@@ -23,6 +19,7 @@ from docker.types import Mount
 
 from grader.engine import KIND_LABEL, engine_errors, job_labels, log_tail
 from grader.errors import BuildFailed
+from grader.filelock import exclusive
 from grader.images import APP_UID
 from grader.intake import read_regular_file
 from grader.models import Snapshot, SubmissionImage
@@ -36,18 +33,6 @@ _INSTALL = (
     "python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "
     "--no-input --progress-bar off -r /run/req/requirements.txt"
 )
-
-
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Two workers building the same dependency layer wait for each other instead of racing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _read_requirements(snapshot: Snapshot) -> bytes:
@@ -178,7 +163,7 @@ def build_image(snapshot: Snapshot, settings: Settings, client: docker.DockerCli
     key = hashlib.sha256(base_id.encode() + b"\0" + requirements).hexdigest()[:32]
     deps_tag = f"{DEPS_REPOSITORY}:{key}"
     cached = True
-    with _file_lock(settings.locks_dir / f"deps-{key}.lock"):
+    with exclusive(settings.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns
         try:
             client.images.get(deps_tag)
         except docker.errors.ImageNotFound:

@@ -101,14 +101,23 @@ class Exchange(Frozen):
     response_body: str = ""
 
 
-class TestResult(Frozen):
+
+
+class TestReport(Frozen):
+    """One hidden test's outcome as the report shows it."""
+
     id: str
     title: str
-    category: str
     outcome: TestOutcome
     message: str = ""
     duration_s: float = 0.0
     exchanges: list[Exchange] = []
+
+
+class TestResult(TestReport):
+    """A test's outcome as the harness records it: with the category it scores in."""
+
+    category: str
 
 
 class SuiteOutcomes(Frozen):
@@ -116,15 +125,6 @@ class SuiteOutcomes(Frozen):
     stopped_reason: str = Field("", description="Why the suite stopped early, if it did.")
     app_log_tail: str = ""
     limits_hit: list[str] = []
-
-
-class TestReport(Frozen):
-    id: str
-    title: str
-    outcome: TestOutcome
-    message: str = ""
-    duration_s: float = 0.0
-    exchanges: list[Exchange] = []
 
 
 class CategoryReport(Frozen):

@@ -14,13 +14,7 @@ def score_outcomes(outcomes: SuiteOutcomes, assignment: Assignment) -> list[Cate
         counted = [r for r in results if r.outcome is not TestOutcome.skipped]
         passed = sum(r.outcome is TestOutcome.passed for r in counted)
         score = round(category.weight * passed / len(counted), 2) if counted else 0.0
-        tests = [
-            TestReport(
-                id=r.id, title=r.title, outcome=r.outcome, message=r.message,
-                duration_s=r.duration_s, exchanges=r.exchanges,
-            )
-            for r in results
-        ]
+        tests = [TestReport.model_validate(r.model_dump(exclude={"category"})) for r in results]
         categories.append(
             CategoryReport(id=category.id, title=category.title, score=score, max_score=category.weight, tests=tests)
         )

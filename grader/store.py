@@ -10,7 +10,6 @@ least once) is graded once in its record. SQLite in the data directory by defaul
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from grader.filelock import exclusive
 from grader.models import Stage, Status
 from grader.settings import Settings
 
@@ -280,12 +280,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         yield
         return
-    with open(f"{database}.migrate.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with exclusive(Path(f"{database}.migrate.lock")):
+        yield
 
 
 def migrate(engine: Engine) -> None:

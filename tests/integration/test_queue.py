@@ -193,15 +193,20 @@ class QueueRig:
                 process.wait()
 
 
-@pytest.fixture
-def tiny_assignments(short_tmp: Path) -> Path:
-    folder = short_tmp / "assignments" / "tiny"
+def write_tiny_assignment(root: Path, brief: str = "# Tiny\n\nServe hello at / and 42 at /answer.\n") -> Path:
+    """An assignments folder holding only `tiny`; returns the folder to use as assignments_dir."""
+    folder = root / "assignments" / "tiny"
     (folder / "tests").mkdir(parents=True)
     (folder / "assignment.toml").write_text(TINY_TOML)
-    (folder / "brief.md").write_text("# Tiny\n\nServe hello at / and 42 at /answer.\n")
+    (folder / "brief.md").write_text(brief)
     for name, text in TINY_TESTS.items():
         (folder / "tests" / name).write_text(text)
     return folder.parent
+
+
+@pytest.fixture
+def tiny_assignments(short_tmp: Path) -> Path:
+    return write_tiny_assignment(short_tmp)
 
 
 @pytest.fixture

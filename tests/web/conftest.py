@@ -13,7 +13,7 @@ from grader.settings import Settings
 from grader.store import Store, open_store
 from grader.web import create_app
 from grader.web.accounts import Accounts, Role
-from tests.integration.test_queue import TINY_TESTS, TINY_TOML
+from tests.integration.test_queue import write_tiny_assignment
 
 PASSWORD = "correct horse battery"
 
@@ -21,13 +21,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def tiny_dir(short_tmp: Path) -> Path:
     """An assignments folder holding only `tiny` (the queue tests' one-test-per-category assignment)."""
-    folder = short_tmp / "assignments" / "tiny"
-    (folder / "tests").mkdir(parents=True)
-    (folder / "assignment.toml").write_text(TINY_TOML)
-    (folder / "brief.md").write_text("# Tiny\n\nServe hello at / and 42 at /answer. <script>alert(1)</script>\n")
-    for name, text in TINY_TESTS.items():
-        (folder / "tests" / name).write_text(text)
-    return folder.parent
+    return write_tiny_assignment(short_tmp, "# Tiny\n\nServe hello at / and 42 at /answer. <script>alert(1)</script>\n")
 
 
 @pytest.fixture
