@@ -24,4 +24,4 @@ lint:
 	.venv/bin/mypy grader harness
 
 bench: setup
-	$(PYTHON) bench/run.py
+	$(PYTHON) bench/run.py $(BENCH_ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -144,7 +145,7 @@ def assignments_check(
     jobs: int = typer.Option(1, "--jobs", "-j", help="Solutions graded at once."),
 ) -> None:
     """Grade every solution, compare with its expected.toml, print the matrix; exit 1 on any mismatch."""
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)
     settings = _settings()
     try:
         assignment = load_assignment(settings.assignments_dir, assignment_id)

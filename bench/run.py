@@ -1,0 +1,201 @@
+"""Where the time of a grade goes: cold and warm grades of the flask-notes reference, the floor, throughput.
+
+Run with `make bench` (not part of `make test`); figures are printed and written to bench/results.json.
+`--repeat` and `--submissions` shorten a run; the issue's figures use the defaults (5 and 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import docker
+
+from grader import __version__
+from grader.engine import connect
+from grader.models import Status, SubmissionRequest
+from grader.pipeline import grade_submission, new_submission_id
+from grader.settings import PROJECT_ROOT, Settings
+
+REFERENCE = PROJECT_ROOT / "assignments" / "flask-notes" / "solutions" / "reference"
+STAGES = ("intake_s", "build_s", "boot_s", "tests_s", "report_s", "total_s")
+
+
+def _repository(root: Path, cold: bool) -> Path:
+    """A git repository of the reference; `cold` makes its requirements unique, so nothing is cached."""
+    repo = root / f"ref-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(REFERENCE, repo, ignore=shutil.ignore_patterns("__pycache__", "expected.toml"))
+    if cold:
+        with open(repo / "requirements.txt", "a") as handle:
+            handle.write(f"# bench cold {uuid.uuid4().hex}\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "reference"]):
+        subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=repo, check=True)
+    return repo
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
+
+
+def grade_series(settings: Settings, root: Path, cold: bool, repeat: int) -> list[dict[str, float]]:
+    timings = []
+    for _ in range(repeat):
+        request = SubmissionRequest(id=new_submission_id(), source=str(_repository(root, cold)), assignment="flask-notes")
+        report = grade_submission(request, settings)
+        if report.status is not Status.graded or report.score != report.max_score:
+            raise SystemExit(f"bench: the reference did not get full marks: {report.status.value} {report.reason}")
+        timings.append(report.timings.model_dump())
+        print(f"  {'cold' if cold else 'warm'}: " + " ".join(f"{k}={v:.2f}" for k, v in timings[-1].items()), flush=True)
+    return timings
+
+
+def floor_container_start(client: docker.DockerClient, settings: Settings, repeat: int) -> list[float]:
+    """Starting an empty container from the base image, to its exit."""
+    values = []
+    for _ in range(repeat):
+        start = time.monotonic()
+        client.containers.run(settings.base_image, ["true"], remove=True, network_mode="none")
+        values.append(time.monotonic() - start)
+    return values
+
+
+_POLL = (
+    "import time, urllib.request\n"
+    "while True:\n"
+    "    try:\n"
+    "        urllib.request.urlopen('http://127.0.0.1:8000/login', timeout=1); break\n"
+    "    except Exception:\n"
+    "        time.sleep(0.02)\n"
+)
+
+
+def floor_app_boot(client: docker.DockerClient, image: str, repeat: int) -> list[float]:
+    """The reference app under Gunicorn with 4 workers, from container start to its first answer (no grader)."""
+    script = (
+        "gunicorn --config /dev/null --workers 4 --bind 127.0.0.1:8000 wsgi:app 2>/dev/null & "
+        f"/usr/bin/python3 -c \"{_POLL}\"; kill %1"
+    )
+    values = []
+    for _ in range(repeat):
+        start = time.monotonic()
+        client.containers.run(
+            image, ["/bin/sh", "-c", script], remove=True, network_mode="none",
+            environment={"DATABASE_URL": "sqlite:////tmp/app.db", "SECRET_KEY": "bench"},
+        )
+        values.append(time.monotonic() - start)
+    return values
+
+
+def throughput(settings: Settings, root: Path, workers: int, count: int) -> float:
+    """Submissions per minute of `count` warm reference grades through `workers` queue workers."""
+    data = Path(tempfile.mkdtemp(prefix="gb-", dir="/tmp"))
+    env = {
+        **os.environ, "GRADER_DATA_DIR": str(data), "GRADER_REPORTS_DIR": str(data / "reports"),
+        "GRADER_ASSIGNMENTS_DIR": str(settings.assignments_dir),
+    }
+    env.pop("REDIS_URL", None)
+    grader = [sys.executable, "-m", "grader"]
+    try:
+        for _ in range(count):
+            subprocess.run([*grader, "submit", str(_repository(root, False)), "--assignment", "flask-notes"],
+                           env=env, check=True, capture_output=True)
+        start = time.monotonic()
+        subprocess.run([*grader, "worker", "--burst", "--concurrency", str(workers)], env=env, check=True,
+                       capture_output=True)
+        elapsed = time.monotonic() - start
+    finally:
+        pidfile = data / "redis" / "redis.pid"
+        if pidfile.exists():
+            subprocess.run(["kill", pidfile.read_text().strip()], check=False)
+        shutil.rmtree(data, ignore_errors=True)
+    return round(count * 60 / elapsed, 2)
+
+
+def _versions(client: docker.DockerClient) -> dict[str, str]:
+    return {"grader": __version__, "docker": client.version().get("Version", "?"), "python": platform.python_version()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--submissions", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.json")
+    args = parser.parse_args()
+    settings = Settings()
+    client = connect(settings)
+    root = Path(tempfile.mkdtemp(prefix="gbench-", dir="/tmp"))
+    try:
+        cold = grade_series(settings, root, cold=True, repeat=args.repeat)
+        warm = grade_series(settings, root, cold=False, repeat=args.repeat)
+        peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        reference_image = _reference_image(client, settings, root)
+        floor = {
+            "container_start_s": _spread(floor_container_start(client, settings, args.repeat))["median"],
+            "app_boot_s": _spread(floor_app_boot(client, reference_image, args.repeat))["median"],
+        }
+        client.images.remove(reference_image, force=True)
+        rates = {f"workers_{n}": throughput(settings, root, n, args.submissions) for n in (1, 2)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    results = {
+        "machine": {"cores": os.cpu_count(), **_versions(client)},
+        "cold": {stage: _spread([t[stage] for t in cold]) for stage in STAGES},
+        "warm": {stage: _spread([t[stage] for t in warm]) for stage in STAGES},
+        "overhead_s": {
+            name: round(statistics.median(t["total_s"] - t["boot_s"] - t["tests_s"] for t in series), 3)
+            for name, series in (("cold", cold), ("warm", warm))
+        },
+        "peak_memory_mib": {"grading_process": round(peak_self, 1), "largest_child": round(peak_children, 1)},
+        "throughput": rates,
+        "floor": floor,
+        "repeat": args.repeat,
+        "submissions": args.submissions,
+    }
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    _print_table(results)
+    print(f"written to {args.out}")
+
+
+def _reference_image(client: docker.DockerClient, settings: Settings, root: Path) -> str:
+    """The reference's image, built through the pipeline's own build stage (cached layer)."""
+    from grader.build import build_image
+    from grader.intake import fetch_snapshot
+
+    request = SubmissionRequest(id=f"bench-{uuid.uuid4().hex[:8]}", source=str(_repository(root, False)),
+                                assignment="flask-notes")
+    try:
+        image = build_image(fetch_snapshot(request, settings), settings, client)
+    finally:
+        shutil.rmtree(settings.work_dir / request.id, ignore_errors=True)
+    return image.tag
+
+
+def _print_table(results: dict) -> None:  # type: ignore[type-arg]
+    print(f"{'stage':<10} {'cold median':>12} {'cold min-max':>16} {'warm median':>12} {'warm min-max':>16}")
+    for stage in STAGES:
+        c, w = results["cold"][stage], results["warm"][stage]
+        print(f"{stage:<10} {c['median']:>12.2f} {c['min']:>7.2f}-{c['max']:<8.2f} {w['median']:>12.2f} "
+              f"{w['min']:>7.2f}-{w['max']:<8.2f}")
+    overhead = results["overhead_s"]
+    print(f"overhead (total - boot - tests): cold {overhead['cold']:.2f} s, warm {overhead['warm']:.2f} s")
+    print(f"floor: container start {results['floor']['container_start_s']:.2f} s, "
+          f"app boot {results['floor']['app_boot_s']:.2f} s")
+    print(f"throughput (per minute): 1 worker {results['throughput']['workers_1']}, 2 workers {results['throughput']['workers_2']}")
+    print(f"peak memory: grading process {results['peak_memory_mib']['grading_process']} MiB, "
+          f"largest child {results['peak_memory_mib']['largest_child']} MiB")
+
+
+if __name__ == "__main__":
+    main()
