@@ -83,8 +83,8 @@ _POLL = (
 def floor_app_boot(client: docker.DockerClient, image: str, repeat: int) -> list[float]:
     """The reference app under Gunicorn with 4 workers, from container start to its first answer (no grader)."""
     script = (
-        "gunicorn --config /dev/null --workers 4 --bind 127.0.0.1:8000 wsgi:app 2>/dev/null & "
-        f"/usr/bin/python3 -c \"{_POLL}\"; kill %1"
+        "gunicorn --config /dev/null --workers 4 --bind 127.0.0.1:8000 wsgi:app 2>/dev/null & server=$!; "
+        f"/usr/bin/python3 -c \"{_POLL}\"; kill $server"
     )
     values = []
     for _ in range(repeat):
@@ -141,11 +141,13 @@ def main() -> None:
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         reference_image = _reference_image(client, settings, root)
-        floor = {
-            "container_start_s": _spread(floor_container_start(client, settings, args.repeat))["median"],
-            "app_boot_s": _spread(floor_app_boot(client, reference_image, args.repeat))["median"],
-        }
-        client.images.remove(reference_image, force=True)
+        try:
+            floor = {
+                "container_start_s": _spread(floor_container_start(client, settings, args.repeat))["median"],
+                "app_boot_s": _spread(floor_app_boot(client, reference_image, args.repeat))["median"],
+            }
+        finally:
+            client.images.remove(reference_image, force=True)
         rates = {f"workers_{n}": throughput(settings, root, n, args.submissions) for n in (1, 2)}
     finally:
         shutil.rmtree(root, ignore_errors=True)
