@@ -85,7 +85,7 @@ def check_requirements(content: bytes) -> None:
 
 
 def _install_dependencies(
-    client: docker.DockerClient, settings: Settings, job_id: str, requirements: bytes, key: str, tag: str
+    client: docker.DockerClient, settings: Settings, job_id: str, requirements: bytes, key: str
 ) -> str:
     """Install requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
     req_dir = settings.work_dir / job_id / "req"
@@ -168,7 +168,7 @@ def build_image(snapshot: Snapshot, settings: Settings, client: docker.DockerCli
             client.images.get(deps_tag)
         except docker.errors.ImageNotFound:
             cached = False
-            _install_dependencies(client, settings, snapshot.job_id, requirements, key, deps_tag)
+            _install_dependencies(client, settings, snapshot.job_id, requirements, key)
     tag = f"{SUBMISSION_REPOSITORY}:{snapshot.job_id}"
     with engine_errors("building the submission image"):
         image, _ = client.images.build(

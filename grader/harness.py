@@ -79,24 +79,22 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     for index, (serve, categories) in enumerate(assignment.phases()):
         files = [str(assignment.tests_dir / f"test_{c}.py") for c in categories]
         if stopped:
-            results += _not_run(files, assignment, stopped)
+            results += _not_run(files, stopped)
             continue
         if pod.serve != serve:
             try:
                 pod = restart_app(pod.model_copy(update={"serve": serve}), client, settings, fresh_db=True, setup=True)
             except BootFailed as exc:
-                results += _not_run(files, assignment, f"the app did not boot for this phase: {exc.reason}")
+                results += _not_run(files, f"the app did not boot for this phase: {exc.reason}")
                 continue
         phase, stopped = _run_phase(pod, files, assignment, settings, work / f"phase{index}", deadline)
         results += phase
     limits = ["suite_time"] if stopped else []
     if any(r.message.startswith("Failed: Timeout") for r in results):
         limits.append("test_time")
-    app_log, oom = _app_state(client, pod, settings)
-    oom = oom or oom_kills(client, pod.job_id, pod.started_at) > 0
-    if oom:
+    if oom_kills(client, pod.job_id, pod.started_at) > 0:
         limits.append("memory")
-    return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=app_log, limits_hit=limits)
+    return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings), limits_hit=limits)
 
 
 def _run_phase(
@@ -129,7 +127,7 @@ def _run_phase(
     collected, recorded = _read_results(results_file)
     if not collected:
         if stopped:
-            return _not_run(files, assignment, stopped), stopped
+            return _not_run(files, stopped), stopped
         raise InfraError(f"the hidden suite of {assignment.id} did not start: {output[-2000:]}")
     reason = stopped or "the suite process ended early"
     return [
@@ -142,7 +140,7 @@ def _run_phase(
     ], stopped
 
 
-def _not_run(files: list[str], assignment: Assignment, reason: str) -> list[TestResult]:
+def _not_run(files: list[str], reason: str) -> list[TestResult]:
     """Placeholders for a phase that could not run: one error per test function, so the category scores 0."""
     results = []
     for file in files:
@@ -157,10 +155,9 @@ def _not_run(files: list[str], assignment: Assignment, reason: str) -> list[Test
     return results
 
 
-def _app_state(client: docker.DockerClient, pod: Pod, settings: Settings) -> tuple[str, bool]:
-    """The app's output tail and whether any of its containers was killed for memory."""
+def _app_log(client: docker.DockerClient, pod: Pod, settings: Settings) -> str:
+    """The output tail of the job's app container."""
     containers = client.containers.list(
         all=True, filters={"label": [f"{JOB_LABEL}={pod.job_id}", f"{ROLE_LABEL}=app"]}
     )
-    oom = any(c.attrs.get("State", {}).get("OOMKilled") for c in (client.containers.get(c.id) for c in containers))
-    return (log_tail(containers[0], settings.log_bytes) if containers else ""), oom
+    return log_tail(containers[0], settings.log_bytes) if containers else ""
