@@ -143,6 +143,7 @@ def assignments_validate(path: Path = typer.Argument(..., help="An assignment fo
 def assignments_check(
     assignment_id: str = typer.Argument(..., help="Assignment id, e.g. flask-notes."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Solutions graded at once."),
+    only: str = typer.Option("", "--only", help="Comma-separated solution names; all when empty."),
 ) -> None:
     """Grade every solution, compare with its expected.toml, print the matrix; exit 1 on any mismatch."""
     console = Console(width=None if sys.stdout.isatty() else 140)
@@ -157,11 +158,15 @@ def assignments_check(
         for problem in problems:
             Console(stderr=True).print(f"[red]error:[/red] {problem}", soft_wrap=True)
         raise typer.Exit(1)
-    with console.status("grading solutions") as status:
-        result = check_assignment(
-            assignment, settings, jobs=jobs,
-            on_solution=lambda c: status.update(f"graded {c.name}: {'ok' if c.ok else 'MISMATCH'}"),
-        )
+    try:
+        with console.status("grading solutions") as status:
+            result = check_assignment(
+                assignment, settings, jobs=jobs, only=[name for name in only.split(",") if name],
+                on_solution=lambda c: status.update(f"graded {c.name}: {'ok' if c.ok else 'MISMATCH'}"),
+            )
+    except AssignmentError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_INFRA) from None
     console.print(render_matrix(assignment, result))
     for line in surprises(result):
         console.print(line, soft_wrap=True)
