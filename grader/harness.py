@@ -19,9 +19,8 @@ from pydantic import ValidationError
 
 from grader.assignment import Assignment, test_functions
 from grader.engine import JOB_LABEL, ROLE_LABEL, log_tail, oom_kills
-from grader.errors import BootFailed, InfraError
+from grader.errors import InfraError
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
-from grader.pod import restart_app
 from grader.settings import PROJECT_ROOT, Settings
 from harness.control import SuiteSession
 
@@ -70,25 +69,16 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
 
 
 def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
-    """Run every hidden test once, phase by phase; the whole suite is stopped at `suite_timeout_s`."""
+    """Run every hidden test once, in one pytest process, stopped at `suite_timeout_s`.
+
+    Categories that serve the app differently (one worker, four...) switch at their first restart,
+    inside the suite, so the app boots once per phase and not once more in between.
+    """
     work = settings.work_dir / pod.job_id / "suite"
-    work.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + settings.suite_timeout_s
-    results: list[TestResult] = []
-    stopped = ""
-    for index, (serve, categories) in enumerate(assignment.phases()):
-        files = [str(assignment.tests_dir / f"test_{c}.py") for c in categories]
-        if stopped:
-            results += _not_run(files, stopped)
-            continue
-        if pod.serve != serve:
-            try:
-                pod = restart_app(pod.model_copy(update={"serve": serve}), client, settings, fresh_db=True, setup=True)
-            except BootFailed as exc:
-                results += _not_run(files, f"the app did not boot for this phase: {exc.reason}")
-                continue
-        phase, stopped = _run_phase(pod, files, assignment, settings, work / f"phase{index}", deadline)
-        results += phase
+    files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in assignment.categories]
+    serve_by_category = {c.id: c.serve or assignment.run.serve for c in assignment.categories}
+    results, stopped = _run_pytest(pod, files, serve_by_category, assignment, settings, work, deadline)
     limits = ["suite_time"] if stopped else []
     if any(r.message.startswith("Failed: Timeout") for r in results):
         limits.append("test_time")
@@ -97,13 +87,14 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings), limits_hit=limits)
 
 
-def _run_phase(
-    pod: Pod, files: list[str], assignment: Assignment, settings: Settings, work: Path, deadline: float
+def _run_pytest(
+    pod: Pod, files: list[str], serve_by_category: dict[str, str], assignment: Assignment, settings: Settings,
+    work: Path, deadline: float,
 ) -> tuple[list[TestResult], str]:
-    """One pytest process over some test files; tests that never reported are errors."""
+    """One pytest process over the test files; tests that never reported are errors."""
     work.mkdir(parents=True, exist_ok=True)
     session_file, results_file = str(work / "session.json"), str(work / "results.jsonl")
-    session = SuiteSession(pod=pod, settings=settings.model_dump(mode="json"))
+    session = SuiteSession(pod=pod, settings=settings.model_dump(mode="json"), serve_by_category=serve_by_category)
     Path(session_file).write_text(session.model_dump_json(), encoding="utf-8")
     Path(results_file).unlink(missing_ok=True)
     env = {

@@ -76,7 +76,8 @@ class Pod(Frozen):
     secret_key: str
     environment: dict[str, str]
     setup: list[str]
-    serve: str
+    serve: str = Field(description="The serve command the current tests want the app to run.")
+    serving: str = Field("", description="The serve command the app container runs now; empty when it idles.")
     port: int
     ready_path: str
     database_path: str

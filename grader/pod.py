@@ -115,7 +115,7 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
         port=run.port, ready_path=run.ready_path, database_path=run.database_path,
     )
     app = create_app_container(client, pod, settings)
-    pod = pod.model_copy(update={"app_container": app.id})
+    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve})
     wait_until_ready(pod, client, settings)
     return pod
 
@@ -175,7 +175,7 @@ def restart_app(
             volume = _new_volume(client, pod.job_id, pod.owner, settings)
     pod = pod.model_copy(update={"volume": volume})
     app = create_app_container(client, pod, settings, setup=setup, serve=serve)
-    pod = pod.model_copy(update={"app_container": app.id})
+    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve if serve else ""})
     if serve:
         wait_until_ready(pod, client, settings)
     return pod

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from grader.engine import connect, copy_file_out
+from grader.errors import BootFailed
 from grader.models import Pod
 from grader.pod import ExecResult, exec_in_app, restart_app
 from grader.settings import Settings
@@ -16,10 +17,14 @@ from grader.settings import Settings
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
 MAX_SQL_OUTPUT = 4 * 1024 * 1024
 _SQL_SCRIPT = """
-import json, sqlite3, sys
+import json, os, sqlite3, sys
+pairs = json.loads(sys.argv[2])
+if not os.path.exists(sys.argv[1]) and all(s.lstrip().upper().startswith(("SELECT", "PRAGMA")) for s, _ in pairs):
+    print("[]")
+    sys.exit(0)
 db = sqlite3.connect("file:" + sys.argv[1] + "?mode=rw", uri=True, timeout=30)
 rows = []
-for statement, params in json.loads(sys.argv[2]):
+for statement, params in pairs:
     rows = db.execute(statement, params).fetchall()
 db.commit()
 print(json.dumps([[v.hex() if isinstance(v, bytes) else v for v in row] for row in rows]))
@@ -33,6 +38,7 @@ class SuiteSession(BaseModel):
 
     pod: Pod
     settings: dict[str, object]
+    serve_by_category: dict[str, str] = {}
 
 
 class AppControl:
@@ -41,8 +47,11 @@ class AppControl:
     def __init__(self, session: SuiteSession) -> None:
         self.pod = session.pod
         self.settings = Settings.model_validate(session.settings)
+        self.serve_by_category = session.serve_by_category
         self._client = connect(self.settings)
         self.needs_restore = False
+        self._boot_failures: dict[tuple[str, bool], BootFailed] = {}
+        self.state = ""
 
     def run(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         return exec_in_app(
@@ -53,23 +62,56 @@ class AppControl:
         """`flask --app wsgi ARGS` in the app's environment (its venv, env vars, /app)."""
         return self.run(["flask", "--app", "wsgi", *args], timeout=timeout)
 
+    def use_category(self, category: str) -> None:
+        """Serve the app the way this category asks (its own `serve`, else the assignment's); the
+        switch happens at the next restart, so phases that restart anyway boot once."""
+        serve = self.serve_by_category.get(category)
+        if serve and serve != self.pod.serve:
+            self.pod = self.pod.model_copy(update={"serve": serve})
+
     def restart(self, fresh_db: bool = True, setup: bool = True, serve: bool = True) -> None:
         """Replace the app container; `setup=False` leaves the database empty (no `db upgrade`);
         `serve=False` runs no server at all (fast, for tests that only use the Flask CLI and SQL).
 
         A test that leaves the app unmigrated or not serving marks it dirty: the next test that asks
-        for `client` gets a fresh, migrated, serving app first.
+        for `client` gets a fresh, migrated, serving app first. A boot that failed once is not tried
+        again for every test: the same failure is raised at once.
         """
-        self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup, serve=serve)
+        key = (self.pod.serve, setup)
+        if serve and key in self._boot_failures:
+            raise self._boot_failures[key]
+        self.state = ""
+        self.needs_restore = True
+        try:
+            self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup, serve=serve)
+        except BootFailed as exc:
+            self._boot_failures[key] = exc
+            raise
         self.needs_restore = not (setup and serve)
 
     def ensure_serving(self) -> None:
-        """A fresh, migrated, serving app, unless the current one already is."""
-        if self.needs_restore or not self.app_running():
+        """A fresh, migrated app serving the current category's command, unless the current one already is."""
+        if self.needs_restore or self.pod.serving != self.pod.serve or not self.app_running():
             self.restart(fresh_db=True, setup=True, serve=True)
 
+    def reset_database(self) -> None:
+        """An empty database without a new container: the data volume's files are deleted.
+
+        Only while no server runs (an idle container), so no process holds the old file open;
+        otherwise the app container is replaced on a fresh volume.
+        """
+        self.state = ""
+        if self.pod.serving or not self.app_running():
+            self.restart(fresh_db=True, setup=False, serve=False)
+            return
+        result = self.run(["/bin/sh", "-c", 'rm -rf -- /data/* /data/.[!.]* /data/..?*'])
+        if result.exit_code != 0:
+            self.restart(fresh_db=True, setup=False, serve=False)
+
     def sql(self, *statements: str | tuple[str, list[object]]) -> list[list[object]]:
-        """Run SQL on the app's SQLite database with the system Python (isolated mode); rows of the last one."""
+        """Run SQL on the app's SQLite database with the system Python (isolated mode); rows of the last one.
+
+        A database file that does not exist yet reads as an empty database; writing to it fails."""
         pairs = [(s, []) if isinstance(s, str) else (s[0], list(s[1])) for s in statements]
         result = exec_in_app(
             self.pod, self._client,

@@ -48,8 +48,7 @@ class _Recorder:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         tests = []
         for item in items:
-            module = Path(str(item.fspath)).stem
-            category = module[5:] if module.startswith("test_") else module
+            category = category_of(item)
             doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
             title = doc.splitlines()[0] if doc else item.name.replace("_", " ")
             self._meta[item.nodeid] = (category, title)
@@ -128,12 +127,30 @@ def _history(request: pytest.FixtureRequest) -> deque[Exchange]:
     return store.setdefault(request.node.nodeid, deque(maxlen=6))
 
 
+def category_of(item: pytest.Item) -> str:
+    module = Path(str(item.fspath)).stem
+    return module[5:] if module.startswith("test_") else module
+
+
+@pytest.fixture(autouse=True)
+def _serve_for_category(request: pytest.FixtureRequest, suite_session: SuiteSession) -> None:
+    """Each category's tests get the app served its own way (one worker, four...); see AppControl.use_category."""
+    if "_app_control" in request.fixturenames:
+        request.getfixturevalue("_app_control").use_category(category_of(request.node))
+
+
 @pytest.fixture
 def client(request: pytest.FixtureRequest, _app_control: AppControl) -> SandboxClient:
     """A fresh user agent (empty cookies) talking to a serving, migrated app over the pod's socket."""
     _app_control.ensure_serving()
     settings = _app_control.settings
     return SandboxClient(_app_control.pod.socket_path, settings.request_timeout_s, _history(request))
+
+
+@pytest.fixture
+def bare_client(request: pytest.FixtureRequest, _app_control: AppControl) -> SandboxClient:
+    """A fresh user agent for the app as the test sets it up itself: no restore to a migrated, serving app."""
+    return SandboxClient(_app_control.pod.socket_path, _app_control.settings.request_timeout_s, _history(request))
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """Migrations: the schema comes from Flask-Migrate, checked on a fresh, empty database.
 
-PYTEST_DONT_REWRITE (see conftest.py). Each test that changes the schema starts from
-an empty database (`app_control.restart(fresh_db=True, setup=False, serve=False)`); the next test
-that uses `client` gets a fresh, migrated, serving app first.
+PYTEST_DONT_REWRITE (see conftest.py). Every Flask CLI command imports the app (about half a
+second), so the suite runs as few as it can: `flask db history` (which reads only the migration
+scripts) once per submission, and the upgrade from an empty database once, which later tests reuse
+while `app_control.state` says the database is still at the head. Each test still gets the state it
+needs on its own (an emptied database and an upgrade) when an earlier test did not leave it there.
+The next test that uses `client` gets a fresh, migrated, serving app first.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import uuid
 from conftest import table_columns, table_names
 
 _TAIL = 700
-_HEAD_LINE = re.compile(r"^\s*([0-9A-Za-z_]+)\s+\((?:[^)]*\b)?head\)", re.MULTILINE)
+_HEAD_IN_HISTORY = re.compile(r"->\s*([0-9A-Za-z_]+)\s+\((?:[^)]*\b)?head\)")
+_AT_HEAD = "migrations:head"
+_ONE_BELOW_HEAD = "migrations:head-1"
+_HISTORY: dict[str, object] = {}
 
 
 _ERROR_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit)\b.*|Error: .*|FAILED.*)$")
@@ -41,25 +47,38 @@ def _run_ok(app_control, *args: str, why: str = ""):
     return result
 
 
+def _history(app_control, run_now: bool = False):
+    """`flask db history`, run once per submission image: it depends only on the migration scripts."""
+    key = app_control.pod.image
+    if run_now or key not in _HISTORY:
+        _HISTORY[key] = app_control.flask("db", "history")
+    return _HISTORY[key]
+
+
 def _heads(app_control) -> list[str]:
     """The head revisions; fails clearly when the repository has no usable Flask-Migrate migrations."""
-    result = app_control.flask("db", "heads")
+    result = _history(app_control)
     assert result.exit_code == 0, (
         "the repository has no usable Flask-Migrate migrations (expected a migrations/ folder that "
-        f"`flask db upgrade` can apply): `flask --app wsgi db heads` exited {result.exit_code}; "
+        f"`flask db upgrade` can apply): `flask --app wsgi db history` exited {result.exit_code}; "
         f"its output ends: {_tail(result.output)}"
     )
-    heads = _HEAD_LINE.findall(result.output)
+    heads = _HEAD_IN_HISTORY.findall(result.output)
     assert heads, (
-        "the repository has no Flask-Migrate revisions: `flask --app wsgi db heads` listed no head; "
+        "the repository has no Flask-Migrate revisions: `flask --app wsgi db history` listed no head; "
         f"its output ends: {_tail(result.output)}"
     )
     return heads
 
 
-def _fresh_empty_app(app_control, serve: bool = False) -> None:
-    """An empty database; without `serve`, no server runs (these tests drive only the Flask CLI)."""
-    app_control.restart(fresh_db=True, setup=False, serve=serve)
+def _at_head(app_control) -> list[str]:
+    """A database upgraded from empty to the head (the previous test's, when it left one); the heads."""
+    heads = _heads(app_control)
+    if app_control.state != _AT_HEAD:
+        app_control.reset_database()
+        _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+        app_control.state = _AT_HEAD
+    return heads
 
 
 def _alembic_versions(app_control) -> list[str]:
@@ -75,25 +94,23 @@ def _column(app_control, table: str, name: str) -> dict | None:
     return None
 
 
-def test_app_does_not_create_tables_at_start(client, app_control):
+def test_app_does_not_create_tables_at_start(bare_client, app_control):
     """The app creates no tables at import or start-up (no create_all): the schema comes only from migrations."""
-    _fresh_empty_app(app_control, serve=True)
-    client.get("/login")
-    client.get("/notes")
-    check = app_control.flask("db", "current")  # imports the app once more, as any CLI command does
+    app_control.restart(fresh_db=True, setup=False, serve=True)
+    bare_client.get("/login")
+    bare_client.get("/notes")
+    check = _history(app_control, run_now=True)  # imports the app once more, as any CLI command does
     made = sorted(table_names(app_control) & {"users", "notes"})
     assert not made, (
         f"before any `flask db upgrade`, the started app had already created the tables {made}: the schema must come "
         "from the migrations only (no db.create_all() at import or start-up)"
-        + ("" if check.exit_code == 0 else f"; `flask db current` also exited {check.exit_code}: {_tail(check.output)}")
+        + ("" if check.exit_code == 0 else f"; `flask db history` also exited {check.exit_code}: {_tail(check.output)}")
     )
 
 
 def test_upgrade_on_empty_database_creates_users_and_notes(app_control):
     """`flask db upgrade` on an empty database succeeds and creates the tables users and notes."""
-    _fresh_empty_app(app_control)
-    _heads(app_control)
-    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    _at_head(app_control)
     tables = table_names(app_control)
     assert {"users", "notes"} <= tables, (
         f"after `flask db upgrade` on an empty database, expected tables users and notes, found {sorted(tables)}"
@@ -102,10 +119,9 @@ def test_upgrade_on_empty_database_creates_users_and_notes(app_control):
 
 def test_upgrade_leaves_the_single_head(app_control):
     """After `flask db upgrade`, there is exactly one head revision and the database's alembic version is it."""
-    _fresh_empty_app(app_control)
     heads = _heads(app_control)
-    assert len(heads) == 1, f"expected a single head revision, `flask db heads` lists {heads} (merge the branches)"
-    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    assert len(heads) == 1, f"expected a single head revision, `flask db history` lists {heads} (merge the branches)"
+    _at_head(app_control)
     versions = _alembic_versions(app_control)
     assert versions == heads, f"after `flask db upgrade`, expected alembic_version to hold the head {heads[0]!r}, found {versions}"
 
@@ -113,7 +129,7 @@ def test_upgrade_leaves_the_single_head(app_control):
 def test_at_least_two_revisions(app_control):
     """The migrations have at least two revisions (the schema, then notes.word_count)."""
     _heads(app_control)
-    result = _run_ok(app_control, "db", "history")
+    result = _history(app_control)
     revisions = [line for line in result.output.splitlines() if "->" in line]
     assert len(revisions) >= 2, (
         f"expected at least two revisions, `flask db history` lists {len(revisions)}: {_tail(result.output)}"
@@ -122,17 +138,14 @@ def test_at_least_two_revisions(app_control):
 
 def test_db_check_reports_no_changes(app_control):
     """`flask db check` after upgrading finds no difference between the models and the migrations."""
-    _fresh_empty_app(app_control)
-    _heads(app_control)
-    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    _at_head(app_control)
     _run_ok(app_control, "db", "check", why="(models against migrations) ")
 
 
 def test_downgrade_base_then_upgrade(app_control):
     """`flask db downgrade base` then `flask db upgrade` both succeed and rebuild the schema at the head."""
-    _fresh_empty_app(app_control)
-    heads = _heads(app_control)
-    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    heads = _at_head(app_control)
+    app_control.state = ""
     _run_ok(app_control, "db", "downgrade", "base")
     left = sorted(table_names(app_control) & {"users", "notes"})
     assert not left, f"after `flask db downgrade base`, the tables {left} still exist: the downgrades must drop them"
@@ -141,24 +154,25 @@ def test_downgrade_base_then_upgrade(app_control):
     assert {"users", "notes"} <= tables, f"after downgrade base and upgrade, expected users and notes, found {sorted(tables)}"
     versions = _alembic_versions(app_control)
     assert versions == heads[:1], f"after downgrade base and upgrade, expected alembic_version {heads[:1]}, found {versions}"
+    app_control.state = _AT_HEAD
 
 
 def test_newest_revision_adds_word_count(app_control):
     """The newest revision adds notes.word_count as an integer NOT NULL column; one step down removes it."""
-    _fresh_empty_app(app_control)
-    _heads(app_control)
-    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
+    _at_head(app_control)
     column = _column(app_control, "notes", "word_count")
     assert column is not None, "after `flask db upgrade`, the notes table has no word_count column"
     assert "INT" in column["type"] and column["notnull"], (
         f"notes.word_count should be an integer NOT NULL column, found type {column['type']!r}, "
         f"{'NOT NULL' if column['notnull'] else 'nullable'}"
     )
+    app_control.state = ""
     _run_ok(app_control, "db", "downgrade", "--", "-1", why="(one revision down) ")
     assert "notes" in table_names(app_control), "after downgrading one revision, the notes table is gone"
     assert _column(app_control, "notes", "word_count") is None, (
         "after downgrading one revision, notes still has word_count: the newest revision must be the one that adds it"
     )
+    app_control.state = _ONE_BELOW_HEAD
 
 
 # --- the data migration -------------------------------------------------------------------------
@@ -230,10 +244,11 @@ def _owner_reference(app_control) -> tuple[str, str]:
 
 def test_data_migration_fills_word_count(app_control):
     """Notes inserted at the previous revision get word_count = number of words of their body on upgrade."""
-    _fresh_empty_app(app_control)
-    _heads(app_control)
-    _run_ok(app_control, "db", "upgrade", why="on an empty database ")
-    _run_ok(app_control, "db", "downgrade", "--", "-1", why="(one revision down) ")
+    if app_control.state != _ONE_BELOW_HEAD:
+        _at_head(app_control)
+        app_control.state = ""
+        _run_ok(app_control, "db", "downgrade", "--", "-1", why="(one revision down) ")
+    app_control.state = ""
     assert _column(app_control, "notes", "word_count") is None, (
         "after downgrading one revision, notes still has word_count: the newest revision must be the one that adds it"
     )
