@@ -22,6 +22,11 @@ class Category(Strict):
         description="Serve command for this category's phase, when it differs from run.serve; e.g. one worker "
         "for functional suites, so that a concurrency flaw costs points only in the concurrency category.",
     )
+    lane: str = Field(
+        "main", pattern=r"^[a-z][a-z0-9]{0,11}$",
+        description="Categories of one lane run in order against one app; lanes run at the same time, each with "
+        "its own app, database and socket (e.g. migrations, which drive only the Flask CLI, beside the HTTP suites).",
+    )
 
 
 class RunSpec(Strict):
@@ -63,16 +68,12 @@ class Assignment(Strict):
     def tests_dir(self) -> Path:
         return self.folder / "tests"
 
-    def phases(self) -> list[tuple[str, list[str]]]:
-        """Consecutive categories sharing a serve command run in one phase, on one boot of the app."""
-        phases: list[tuple[str, list[str]]] = []
+    def lanes(self) -> list[list[Category]]:
+        """Categories grouped by lane, in the order each lane first appears; the first lane is the one booted first."""
+        lanes: dict[str, list[Category]] = {}
         for category in self.categories:
-            serve = category.serve or self.run.serve
-            if phases and phases[-1][0] == serve:
-                phases[-1][1].append(category.id)
-            else:
-                phases.append((serve, [category.id]))
-        return phases
+            lanes.setdefault(category.lane, []).append(category)
+        return list(lanes.values())
 
     @property
     def max_score(self) -> float:

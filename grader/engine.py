@@ -21,6 +21,7 @@ JOB_LABEL = "grader.job"
 ROLE_LABEL = "grader.role"
 KIND_LABEL = "grader.kind"
 OWNER_LABEL = "grader.owner"
+LANE_LABEL = "grader.lane"
 
 
 def _start_time(pid: int) -> str | None:
@@ -57,8 +58,8 @@ def connect(settings: Settings) -> docker.DockerClient:
     return client
 
 
-def job_labels(job_id: str, role: str, owner: str | None = None) -> dict[str, str]:
-    return {JOB_LABEL: job_id, ROLE_LABEL: role, OWNER_LABEL: owner or current_owner()}
+def job_labels(job_id: str, role: str, owner: str | None = None, lane: str | None = None) -> dict[str, str]:
+    return {JOB_LABEL: job_id, ROLE_LABEL: role, OWNER_LABEL: owner or current_owner(), **({LANE_LABEL: lane} if lane else {})}
 
 
 @contextlib.contextmanager

@@ -12,15 +12,17 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
 from pydantic import ValidationError
 
-from grader.assignment import Assignment, test_functions
-from grader.engine import JOB_LABEL, ROLE_LABEL, log_tail, oom_kills
+from grader.assignment import Assignment, Category, test_functions
+from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
 from grader.errors import InfraError
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
+from grader.pod import start_lane
 from grader.settings import PROJECT_ROOT, Settings
 from harness.control import SuiteSession
 
@@ -69,16 +71,27 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
 
 
 def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
-    """Run every hidden test once, in one pytest process, stopped at `suite_timeout_s`.
+    """Run every hidden test once, each lane of categories in its own pytest process against its own app,
+    the lanes at the same time; the whole suite is stopped at `suite_timeout_s`.
 
-    Categories that serve the app differently (one worker, four...) switch at their first restart,
-    inside the suite, so the app boots once per phase and not once more in between.
+    Within a lane, categories that serve the app differently (one worker, four...) switch at their first
+    restart, inside the suite, so the app boots once per switch and not once more in between.
     """
     work = settings.work_dir / pod.job_id / "suite"
     deadline = time.monotonic() + settings.suite_timeout_s
-    files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in assignment.categories]
     serve_by_category = {c.id: c.serve or assignment.run.serve for c in assignment.categories}
-    results, stopped = _run_pytest(pod, files, serve_by_category, assignment, settings, work, deadline)
+
+    def run_lane(index: int, categories: list[Category]) -> tuple[list[TestResult], str]:
+        lane_pod = pod if index == 0 else start_lane(pod, assignment, settings, client, index)
+        files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
+        return _run_pytest(lane_pod, files, serve_by_category, assignment, settings, work / categories[0].lane, deadline)
+
+    lanes = assignment.lanes()
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        finished = list(pool.map(run_lane, range(len(lanes)), lanes))
+    order = {c.id: i for i, c in enumerate(assignment.categories)}
+    results = sorted((r for lane_results, _ in finished for r in lane_results), key=lambda r: order.get(r.category, len(order)))
+    stopped = next((reason for _, reason in finished if reason), "")
     limits = ["suite_time"] if stopped else []
     if any(r.message.startswith("Failed: Timeout") for r in results):
         limits.append("test_time")
@@ -147,8 +160,12 @@ def _not_run(files: list[str], reason: str) -> list[TestResult]:
 
 
 def _app_log(client: docker.DockerClient, pod: Pod, settings: Settings) -> str:
-    """The output tail of the job's app container."""
+    """The output tail of the job's app containers, one per lane, each under its lane's name when there are several."""
     containers = client.containers.list(
         all=True, filters={"label": [f"{JOB_LABEL}={pod.job_id}", f"{ROLE_LABEL}=app"]}
     )
-    return log_tail(containers[0], settings.log_bytes) if containers else ""
+    if len(containers) == 1:
+        return log_tail(containers[0], settings.log_bytes)
+    share = settings.log_bytes // max(1, len(containers))
+    ordered = sorted(containers, key=lambda c: c.labels.get(LANE_LABEL) != pod.lane)
+    return "\n".join(f"--- lane {c.labels.get(LANE_LABEL, '?')} ---\n{log_tail(c, share)}" for c in ordered)

@@ -82,6 +82,7 @@ class Pod(Frozen):
     ready_path: str
     database_path: str
     started_at: float = Field(0.0, description="Unix time the pod started, for the engine's OOM events.")
+    lane: str = Field("main", description="The assignment lane whose categories run against this pod.")
 
 
 class TestOutcome(str, Enum):

@@ -71,7 +71,7 @@ def create_app_container(
             environment=pod.environment,
             network_mode=f"container:{pod.harness_container}",
             volumes={pod.volume: {"bind": "/data", "mode": "rw"}},
-            labels=job_labels(pod.job_id, "app", pod.owner),
+            labels=job_labels(pod.job_id, "app", pod.owner, pod.lane),
             **hardening(settings),
         )
         container.start()
@@ -79,14 +79,26 @@ def create_app_container(
 
 
 def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> Pod:
-    """Start relay and app, and wait until the app answers HTTP; BootFailed with its output if it never does."""
-    job = image.job_id
-    socket_dir = settings.sockets_dir / job
+    """Start relay and app of the first lane, and wait until the app answers HTTP; BootFailed with its output if
+    it never does."""
+    return _start(image.job_id, image.tag, assignment, settings, client, lane=0)
+
+
+def start_lane(first: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient, lane: int) -> Pod:
+    """Start relay and an idle app for another lane; its first test serves the app the way its category asks."""
+    return _start(first.job_id, first.image, assignment, settings, client, lane=lane)
+
+
+def _start(job: str, image: str, assignment: Assignment, settings: Settings, client: docker.DockerClient, lane: int) -> Pod:
+    categories = assignment.lanes()[lane]
+    lane_id = categories[0].lane
+    socket_dir = settings.sockets_dir / job / lane_id
     if len(str(socket_dir / SOCKET_NAME)) > 100:
         raise InfraError(f"the socket path under {settings.sockets_dir} is too long for a unix socket; shorten data_dir")
     socket_dir.mkdir(parents=True, exist_ok=True)
     socket_dir.chmod(0o700)
     run = assignment.run
+    owner = current_owner()
     with engine_errors("starting the harness relay"):
         relay = client.containers.run(
             settings.harness_image,
@@ -95,11 +107,10 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
             user="0:0",
             network_mode="none",
             volumes={str(socket_dir): {"bind": "/run/grader", "mode": "rw"}},
-            labels=job_labels(job, "harness"),
+            labels=job_labels(job, "harness", owner, lane_id),
             mem_limit="128m", pids_limit=128, cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
         )
     secret_key = secrets.token_hex(32)
-    owner = current_owner()
     started_at = time.time()
     environment = {
         "SECRET_KEY": secret_key,
@@ -109,14 +120,17 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
         **{key: value.format(database_path=run.database_path) for key, value in run.env.items()},
     }
     pod = Pod(
-        job_id=job, owner=owner, image=image.tag, started_at=started_at, app_container="", harness_container=relay.id,
+        job_id=job, owner=owner, image=image, started_at=started_at, app_container="", harness_container=relay.id,
         volume=_new_volume(client, job, owner, settings), socket_path=socket_dir / SOCKET_NAME,
-        secret_key=secret_key, environment=environment, setup=list(run.setup), serve=assignment.phases()[0][0],
-        port=run.port, ready_path=run.ready_path, database_path=run.database_path,
+        secret_key=secret_key, environment=environment, setup=list(run.setup),
+        serve=categories[0].serve or run.serve, port=run.port, ready_path=run.ready_path,
+        database_path=run.database_path, lane=lane_id,
     )
-    app = create_app_container(client, pod, settings)
-    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve})
-    wait_until_ready(pod, client, settings)
+    boot = lane == 0
+    app = create_app_container(client, pod, settings, serve=boot)
+    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve if boot else ""})
+    if boot:
+        wait_until_ready(pod, client, settings)
     return pod
 
 

@@ -30,3 +30,26 @@ def test_invalid_field_is_named(tmp_path):
     )
     with pytest.raises(AssignmentError, match=r"assignment.toml: categories\.0\.weight"):
         load_assignment_folder(tmp_path)
+
+
+def test_lanes_group_categories_in_first_appearance_order(tmp_path):
+    """Categories of one lane stay in file order; the lane of the first category comes first."""
+    (tmp_path / "assignment.toml").write_text(
+        'id = "x"\ntitle = "X"\nversion = "1"\n'
+        + "".join(
+            f'[[categories]]\nid = "{cid}"\ntitle = "{cid}"\nweight = 1\n' + (f'lane = "{lane}"\n' if lane else "")
+            for cid, lane in [("a", None), ("b", "cli"), ("c", None), ("d", "cli")]
+        )
+    )
+    lanes = load_assignment_folder(tmp_path).lanes()
+    assert [[c.id for c in lane] for lane in lanes] == [["a", "c"], ["b", "d"]]
+    assert [lane[0].lane for lane in lanes] == ["main", "cli"]
+
+
+def test_lane_name_must_fit_a_socket_path(tmp_path):
+    """A lane names a socket folder, so it is short and plain."""
+    (tmp_path / "assignment.toml").write_text(
+        'id = "x"\ntitle = "X"\nversion = "1"\n[[categories]]\nid = "a"\ntitle = "A"\nweight = 1\nlane = "../x"\n'
+    )
+    with pytest.raises(AssignmentError, match=r"categories\.0\.lane"):
+        load_assignment_folder(tmp_path)
