@@ -48,14 +48,24 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
 
 
+def _busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, containers and the engine included)."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = [int(v) for v in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def grade_series(settings: Settings, root: Path, cold: bool, repeat: int) -> list[dict[str, float]]:
+    """Grades of the reference; each entry has the stage timings and `cpu_s`, the machine's busy CPU seconds."""
     timings = []
     for _ in range(repeat):
         request = SubmissionRequest(id=new_submission_id(), source=str(_repository(root, cold)), assignment="flask-notes")
+        busy = _busy_cpu_s()
         report = grade_submission(request, settings)
         if report.status is not Status.graded or report.score != report.max_score:
             raise SystemExit(f"bench: the reference did not get full marks: {report.status.value} {report.reason}")
-        timings.append(report.timings.model_dump())
+        timings.append({**report.timings.model_dump(), "cpu_s": round(_busy_cpu_s() - busy, 2)})
         print(f"  {'cold' if cold else 'warm'}: " + " ".join(f"{k}={v:.2f}" for k, v in timings[-1].items()), flush=True)
     return timings
 
@@ -155,6 +165,7 @@ def main() -> None:
         "machine": {"cores": os.cpu_count(), **_versions(client)},
         "cold": {stage: _spread([t[stage] for t in cold]) for stage in STAGES},
         "warm": {stage: _spread([t[stage] for t in warm]) for stage in STAGES},
+        "cpu_s": {name: _spread([t["cpu_s"] for t in series]) for name, series in (("cold", cold), ("warm", warm))},
         "overhead_s": {
             name: round(statistics.median(t["total_s"] - t["boot_s"] - t["tests_s"] for t in series), 3)
             for name, series in (("cold", cold), ("warm", warm))
@@ -192,6 +203,8 @@ def _print_table(results: dict) -> None:  # type: ignore[type-arg]
               f"{w['min']:>7.2f}-{w['max']:<8.2f}")
     overhead = results["overhead_s"]
     print(f"overhead (total - boot - tests): cold {overhead['cold']:.2f} s, warm {overhead['warm']:.2f} s")
+    print(f"machine CPU busy per grade: cold {results['cpu_s']['cold']['median']:.1f} s, "
+          f"warm {results['cpu_s']['warm']['median']:.1f} s (on {results['machine']['cores']} cores)")
     print(f"floor: container start {results['floor']['container_start_s']:.2f} s, "
           f"app boot {results['floor']['app_boot_s']:.2f} s")
     print(f"throughput (per minute): 1 worker {results['throughput']['workers_1']}, 2 workers {results['throughput']['workers_2']}")
