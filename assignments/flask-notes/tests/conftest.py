@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
+from requests.cookies import RequestsCookieJar
 
 PASSWORD = "correct-horse-42"
 SANDBOX_HOST = "app.sandbox"
@@ -133,19 +135,94 @@ def create_note(client, title: str, body: str = "") -> dict:
 
 
 def new_user(make_client) -> tuple[Any, str]:
-    """Another registered and logged-in user agent: (client, username)."""
+    """Another registered and logged-in user agent of the test's own: (client, username)."""
     other = make_client()
     username, _ = register(other)
     login(other, username)
     return other, username
 
 
+# --- users shared by the tests of one app -------------------------------------------------------
+#
+# Every registration and login costs the app a password hash (about 0.1 s with scrypt), so tests
+# that only need "a logged-in user", and leave that user's login state alone, share a few users
+# registered and logged in once per app container. Each test gets its own user agent holding a
+# copy of the shared user's cookies (its own request history, its own cookie updates), and checks
+# nothing about the notes it did not create itself. Tests about registration, login, logout, cookies
+# and password storage make their own accounts, or their own login session of a shared account.
+
+
+@dataclass
+class SharedUser:
+    """A user registered with PASSWORD and logged in once; `cookies` is the session that login gave."""
+
+    username: str
+    id: Any
+    cookies: RequestsCookieJar
+
+
+class _SharedUserPool:
+    """The session's shared users, for the app container they were registered in."""
+
+    def __init__(self) -> None:
+        self.container: str | None = None
+        self.users: list[SharedUser] = []
+
+    def get(self, index: int, agent: Any, app_control: Any) -> SharedUser:
+        """Shared user number `index`, its cookies copied into `agent`.
+
+        A new app container has a new, empty database: the users are registered again. A shared
+        user whose session no longer opens GET /api/me (the database was emptied, the session was
+        ended, or /api/me itself is broken) is replaced by a newly registered one, so a flaw costs
+        time here at worst, never a failure of a test that does not name it.
+        """
+        container = app_control.pod.app_container
+        if container != self.container:
+            self.container, self.users = container, []
+        if index < len(self.users):
+            shared = self.users[index]
+            agent.cookies.update(shared.cookies)
+            if authenticated_as(agent) == shared.username:
+                return shared
+            agent.cookies.clear()
+        username, registered = register(agent)
+        login(agent, username)
+        shared = SharedUser(username, registered.get("id") if isinstance(registered, dict) else None, agent.cookies.copy())
+        self.users[index : index + 1] = [shared]
+        return shared
+
+
+@pytest.fixture(scope="session")
+def _shared_user_pool() -> _SharedUserPool:
+    return _SharedUserPool()
+
+
+class SharedUsers:
+    """One test's access to the shared users: each take() gives a different one."""
+
+    def __init__(self, pool: _SharedUserPool, client: Any, app_control: Any) -> None:
+        self._pool, self._client, self._app_control = pool, client, app_control
+        self._taken = 0
+
+    def take(self, agent: Any = None) -> tuple[Any, SharedUser]:
+        """A logged-in shared user: (a user agent with its session, the user); a new agent unless given."""
+        agent = agent if agent is not None else self._client.fresh()
+        shared = self._pool.get(self._taken, agent, self._app_control)
+        self._taken += 1
+        return agent, shared
+
+
 @pytest.fixture
-def user(client):
-    """A registered and logged-in user: (client, username)."""
-    username, _ = register(client)
-    login(client, username)
-    return client, username
+def shared_users(client, app_control, _shared_user_pool) -> SharedUsers:
+    """Registered, logged-in users shared with other tests (registered on first use, in the test)."""
+    return SharedUsers(_shared_user_pool, client, app_control)
+
+
+@pytest.fixture
+def user(client, shared_users):
+    """A logged-in user, shared with other tests: (client, username). Its notes include other tests' notes."""
+    _, shared = shared_users.take(client)
+    return client, shared.username
 
 
 # --- HTML forms and redirects -------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The split: API routes answer 401 JSON, browser pages use the login form and redirects.
 
-PYTEST_DONT_REWRITE (see conftest.py).
+PYTEST_DONT_REWRITE (see conftest.py). Accounts and notes of other users come from the users
+shared with other tests (see conftest.py); each login through the form is a session of the test's own.
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ from conftest import (
     is_html,
     is_json,
     location_is_local,
-    login,
-    new_user,
     next_param,
-    register,
     resolve_location,
     unique_name,
 )
@@ -59,26 +57,26 @@ def _expect_401_json(response, what: str) -> None:
 MISSING_NOTE_ID = 987654321
 
 
-def _someone_elses_note_id(make_client) -> object:
+def _someone_elses_note_id(shared_users) -> object:
     """An existing note of another user; a missing id when notes cannot be created (that is auth's to score)."""
     try:
-        owner, _ = new_user(make_client)
+        owner, _ = shared_users.take()
         return create_note(owner, "owned by someone", "a b c")["id"]
     except AssertionError:
         return MISSING_NOTE_ID
 
 
 @pytest.mark.parametrize(("method", "path", "payload"), PROTECTED_API, ids=[f"{m} {p}" for m, p, _ in PROTECTED_API])
-def test_api_without_session_is_401_json(client, make_client, method, path, payload):
+def test_api_without_session_is_401_json(client, shared_users, method, path, payload):
     """A protected API route without a session answers 401 with a JSON {"error": ...}, never a redirect."""
-    target = path.format(id=_someone_elses_note_id(make_client)) if "{id}" in path else path
+    target = path.format(id=_someone_elses_note_id(shared_users)) if "{id}" in path else path
     response = client.request(method, target, json=payload)
     _expect_401_json(response, f"{method} {target} without a session")
 
 
-def test_api_with_tampered_session_cookie_is_401_json(client, make_client):
+def test_api_with_tampered_session_cookie_is_401_json(client, shared_users):
     """An API call with a forged (tampered) session cookie answers 401 JSON, not 200 and not a redirect."""
-    real, _ = new_user(make_client)
+    real, _ = shared_users.take()
     jar = list(real.cookies)
     assert jar, "logging in through POST /api/login left no cookie to tamper with"
     for cookie in jar:
@@ -136,9 +134,9 @@ def test_notes_page_redirects_even_when_json_is_preferred(client):
     )
 
 
-def test_form_login_redirects_to_notes(client):
+def test_form_login_redirects_to_notes(client, shared_users):
     """A successful POST /login without next answers 302 to /notes, and the session then opens /notes."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     response = browser_login(client, username)
     expect_status(response, 302, "POST /login (form) with the right password")
     location = resolve_location(response)
@@ -149,9 +147,9 @@ def test_form_login_redirects_to_notes(client):
     expect_status(page, 200, "GET /notes after logging in through the form")
 
 
-def test_form_login_redirects_to_local_next(client):
+def test_form_login_redirects_to_local_next(client, shared_users):
     """A successful POST /login with a local next path answers 302 to exactly that path."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     response = browser_login(client, username, next_url="/api/me")
     expect_status(response, 302, "POST /login (form) with the right password and next=/api/me")
     location = resolve_location(response)
@@ -162,9 +160,9 @@ def test_form_login_redirects_to_local_next(client):
     expect_status(page, 200, "GET /notes after logging in through the form")
 
 
-def test_form_login_failure_rerenders_form(client):
+def test_form_login_failure_rerenders_form(client, shared_users):
     """A POST /login with a wrong password re-renders the login form (200 or 401) and logs no one in."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     response = browser_login(client, username, password="wrong-password-1")
     if response.status_code in (301, 302, 303, 307, 308):
         raise AssertionError(f"POST /login with a wrong password: expected the form again, not a redirect; {describe(response)}")
@@ -182,9 +180,9 @@ def _form_target(page_path: str, action: str) -> str:
     return resolved.path + (f"?{resolved.query}" if resolved.query else "")
 
 
-def test_login_round_trip_returns_to_notes(client):
+def test_login_round_trip_returns_to_notes(client, shared_users):
     """Following GET /notes -> /login form -> submit leads back to /notes, logged in, as a browser would."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     first = client.get("/notes")
     expect_status(first, 302, "GET /notes without a session")
     login_url = resolve_location(first)
@@ -207,16 +205,14 @@ def test_login_round_trip_returns_to_notes(client):
     expect_status(final, 200, "GET /notes after the login round trip")
 
 
-def test_notes_page_lists_own_titles(client, make_client):
+def test_notes_page_lists_own_titles(client, shared_users):
     """GET /notes with a session is an HTML page listing the user's note titles and no one else's."""
-    username, _ = register(client)
-    expect_status(browser_login(client, username), 302, "POST /login (form) with the right password")
+    api, account = shared_users.take()
+    expect_status(browser_login(client, account.username), 302, "POST /login (form) with the right password")
     mine = [f"Title {unique_name('mine')}" for _ in range(2)]
-    api = make_client()
-    login(api, username)
     for title in mine:
         create_note(api, title, "body text")
-    other, _ = new_user(make_client)
+    other, _ = shared_users.take()
     foreign = f"Title {unique_name('theirs')}"
     create_note(other, foreign, "body text")
     response = client.get("/notes")
@@ -227,9 +223,9 @@ def test_notes_page_lists_own_titles(client, make_client):
     assert foreign not in response.text, f"GET /notes shows another user's note title {foreign!r}"
 
 
-def test_browser_logout_redirects_to_login(client):
+def test_browser_logout_redirects_to_login(client, shared_users):
     """POST /logout answers 302 to /login, after which /notes redirects to the login page again."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     logged_in = browser_login(client, username)
     expect_status(logged_in, 302, "POST /login (form) with the right password")
     page = client.get("/notes")
@@ -252,9 +248,9 @@ OFFSITE_NEXT = [
 
 
 @pytest.mark.parametrize("next_url", OFFSITE_NEXT)
-def test_login_refuses_open_redirect(client, next_url):
+def test_login_refuses_open_redirect(client, shared_users, next_url):
     """POST /login with an off-site next does not redirect off-site; it goes to /notes instead."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     response = browser_login(client, username, next_url=next_url)
     expect_status(response, 302, f"POST /login (form) with the right password and next={next_url!r}")
     assert location_is_local(response), (

@@ -3,6 +3,10 @@
 PYTEST_DONT_REWRITE (see conftest.py). Whether a client is logged in is judged by GET /api/me
 answering 200 with the user; the exact answer without a session (401 JSON) is the access_split
 category's business, so a flaw there costs no points here.
+
+Tests that only need a logged-in user share users with other tests (see conftest.py): they judge
+only the notes they create themselves. Registration, password storage and logging in use accounts
+of their own, or a login session of their own of a shared account, where the behaviour needs it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from conftest import (
     expect_status,
     json_of,
     login,
-    new_user,
     readable,
     register,
     table_columns,
@@ -143,36 +146,34 @@ def test_register_rejects_non_json_body(client):
     assert not wrong, "POST /api/register should refuse a non-JSON body with 400; " + "; ".join(wrong)
 
 
-def test_register_taken_username_is_409(client, make_client):
+def test_register_taken_username_is_409(client, shared_users):
     """Registering a username that is already taken answers 409, not 500."""
-    username, _ = register(client)
-    response = make_client().post("/api/register", json={"username": username, "password": "another-pass-99"})
+    username = shared_users.take()[1].username
+    response = client.post("/api/register", json={"username": username, "password": "another-pass-99"})
     expect_status(response, 409, f"POST /api/register with the taken username {username!r}")
 
 
 # --- login, me, logout --------------------------------------------------------------------------
 
 
-def test_login_returns_user_and_a_working_session_cookie(client, make_client):
+def test_login_returns_user_and_a_working_session_cookie(client, shared_users):
     """Logging in answers 200 with {id, username} and sets a cookie that authenticates later requests."""
-    username, registered = register(client)
-    browser = make_client()
+    account = shared_users.take()[1]
+    username, browser = account.username, client
     response = browser.post("/api/login", json={"username": username, "password": PASSWORD})
     expect_status(response, 200, "POST /api/login with the right password")
     body = json_of(response, "POST /api/login")
     _check_user_body(body, username, "POST /api/login")
-    assert body.get("id") == registered.get("id"), (
-        f"POST /api/login: expected the id given at registration {registered.get('id')!r}, got {body!r}"
-    )
+    assert body.get("id") == account.id, f"POST /api/login: expected the id given at registration {account.id!r}, got {body!r}"
     assert response.headers.get("Set-Cookie"), f"POST /api/login set no cookie; {describe(response)}"
     me = browser.clone().get("/api/me")
     expect_status(me, 200, "GET /api/me with the cookies set by POST /api/login, on a new connection")
     _check_user_body(json_of(me, "GET /api/me"), username, "GET /api/me after login")
 
 
-def test_login_wrong_password_is_401(client):
+def test_login_wrong_password_is_401(client, shared_users):
     """Logging in with a wrong password answers 401 and gives no session."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     response = client.post("/api/login", json={"username": username, "password": "not-the-password"})
     expect_status(response, 401, "POST /api/login with a wrong password")
     assert authenticated_as(client) is None, "after a refused login, GET /api/me still answered 200 with a user"
@@ -184,22 +185,21 @@ def test_login_unknown_user_is_401(client):
     expect_status(response, 401, "POST /api/login with a username nobody registered")
 
 
-def test_me_returns_the_logged_in_user(client):
+def test_me_returns_the_logged_in_user(client, shared_users):
     """GET /api/me answers 200 with the id and username of the session's user."""
-    username, registered = register(client)
-    login(client, username)
+    _, account = shared_users.take(client)
+    username = account.username
     response = client.get("/api/me")
     expect_status(response, 200, "GET /api/me with a session")
     body = json_of(response, "GET /api/me")
     _check_user_body(body, username, "GET /api/me")
-    assert body.get("id") == registered.get("id"), (
-        f"GET /api/me: expected id {registered.get('id')!r} (from registration), got {body!r}"
-    )
+    assert body.get("id") == account.id, f"GET /api/me: expected id {account.id!r} (from registration), got {body!r}"
 
 
-def test_logout_ends_the_session(user):
+def test_logout_ends_the_session(client, shared_users):
     """After POST /api/logout (204 or 200) the client's updated cookies no longer authenticate."""
-    client, username = user
+    username = shared_users.take()[1].username
+    login(client, username)  # a session of this test's own, of a shared account
     assert authenticated_as(client) == username, "GET /api/me did not show the user right after login"
     response = client.post("/api/logout")
     expect_status(response, (204, 200), "POST /api/logout with a session")
@@ -224,9 +224,9 @@ def _cookie_name(line: str) -> str:
     return line.split("=", 1)[0].strip()
 
 
-def test_session_cookie_is_httponly_and_samesite(client, make_client):
+def test_session_cookie_is_httponly_and_samesite(client, make_client, shared_users):
     """The session cookie set at login has the HttpOnly flag and a SameSite attribute."""
-    username, _ = register(client)
+    username = shared_users.take()[1].username
     response = login(client, username)
     lines = [line for line in _set_cookie_lines(response) if line.split(";")[0].split("=", 1)[-1].strip()]
     assert lines, f"POST /api/login set no (non-empty) cookie; {describe(response)}"
@@ -262,11 +262,10 @@ _PASSWORDISH = re.compile(r"pass|pwd|hash|digest|secret|salt", re.IGNORECASE)
 _TIMESTAMPISH = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?")
 
 
-def test_same_password_gives_different_stored_hashes(client, make_client, app_control):
+def test_same_password_gives_different_stored_hashes(app_control, shared_users):
     """Two users with the same password have different stored password hashes (salted hashing)."""
-    shared = f"same-{uuid.uuid4().hex[:12]}"
-    first, _ = register(client, password=shared)
-    second, _ = register(make_client(), password=shared)
+    # Shared users are all registered with the same password, PASSWORD.
+    first, second = (shared_users.take()[1].username for _ in range(2))
     columns = table_columns(app_control, "users")
     assert columns, "the database has no `users` table to read the stored passwords from"
     names = [c["name"] for c in columns]
@@ -330,12 +329,17 @@ def test_create_note_without_title_is_400(user):
     expect_status(response, 400, "POST /api/notes without a title")
 
 
-def test_list_notes_shows_only_own_notes(user, make_client):
+def test_list_notes_shows_only_own_notes(client, shared_users):
     """GET /api/notes is a JSON list of the caller's notes, and never another user's."""
-    client, _ = user
-    other, _ = new_user(make_client)
-    mine = {create_note(client, f"mine {i}", "one two")["id"] for i in range(2)}
+    # The caller is a new user of this test's own, so its exact list is known; the other user is shared.
+    username, _ = register(client)
+    login(client, username)
+    other, _ = shared_users.take()
     theirs = create_note(other, "not yours", "secret stuff")["id"]
+    empty = client.get("/api/notes")
+    expect_status(empty, 200, "GET /api/notes for a user without notes")
+    assert json_of(empty, "GET /api/notes") == [], f"a new user should have no notes; {describe(empty)}"
+    mine = {create_note(client, f"mine {i}", "one two")["id"] for i in range(2)}
     response = client.get("/api/notes")
     expect_status(response, 200, "GET /api/notes")
     listed = json_of(response, "GET /api/notes")
@@ -343,10 +347,6 @@ def test_list_notes_shows_only_own_notes(user, make_client):
     ids = {note.get("id") for note in listed if isinstance(note, dict)}
     assert theirs not in ids, f"GET /api/notes listed another user's note (id {theirs}); {describe(response)}"
     assert ids == mine, f"GET /api/notes: expected exactly the caller's notes {sorted(mine)}, got ids {sorted(ids, key=str)}"
-    fresh, _ = new_user(make_client)
-    empty = fresh.get("/api/notes")
-    expect_status(empty, 200, "GET /api/notes for a user without notes")
-    assert json_of(empty, "GET /api/notes") == [], f"a new user should have no notes; {describe(empty)}"
 
 
 def test_get_own_note(user):
@@ -358,10 +358,10 @@ def test_get_own_note(user):
     _check_note(json_of(response, "GET /api/notes/<id>"), "read me", "three little words", "GET /api/notes/<id>")
 
 
-def test_get_missing_or_foreign_note_is_404(user, make_client):
+def test_get_missing_or_foreign_note_is_404(user, shared_users):
     """GET /api/notes/<id> of another user's note, or of a note that does not exist, answers 404."""
     client, _ = user
-    other, _ = new_user(make_client)
+    other, _ = shared_users.take()
     foreign = create_note(other, "private", "not for you")
     response = client.get(f"/api/notes/{foreign['id']}")
     expect_status(response, 404, "GET /api/notes/<id> of another user's note")
@@ -389,10 +389,10 @@ def test_patch_updates_note_and_recomputes_word_count(user):
     _check_note(json_of(again, "GET after PATCH"), "both", "x", "GET /api/notes/<id> after PATCH (stored)")
 
 
-def test_patch_foreign_or_missing_note_is_404(user, make_client):
+def test_patch_foreign_or_missing_note_is_404(user, shared_users):
     """PATCH /api/notes/<id> of another user's note (or a missing one) answers 404 and changes nothing."""
     client, _ = user
-    owner, _ = new_user(make_client)
+    owner, _ = shared_users.take()
     foreign = create_note(owner, "owner's title", "owner's body")
     response = client.patch(f"/api/notes/{foreign['id']}", json={"title": "hijacked", "body": "x y z"})
     expect_status(response, 404, "PATCH /api/notes/<id> of another user's note")
@@ -412,14 +412,19 @@ def test_delete_own_note(user):
     expect_status(response, 204, "DELETE /api/notes/<id> of an own note")
     gone = client.get(f"/api/notes/{note['id']}")
     expect_status(gone, 404, "GET /api/notes/<id> of a deleted note")
-    ids = [n.get("id") for n in json_of(client.get("/api/notes"), "GET /api/notes") if isinstance(n, dict)]
-    assert ids == [keep["id"]], f"after DELETE, GET /api/notes should list only note {keep['id']}, got ids {ids}"
+    listing = client.get("/api/notes")
+    expect_status(listing, 200, "GET /api/notes after DELETE")
+    listed = json_of(listing, "GET /api/notes")
+    ids = [n.get("id") for n in listed if isinstance(n, dict)] if isinstance(listed, list) else []
+    wrong = [f"it still lists the deleted note {note['id']}"] if note["id"] in ids else []
+    wrong += [] if keep["id"] in ids else [f"it does not list note {keep['id']}, which was not deleted"]
+    assert not wrong, f"after DELETE of note {note['id']}, GET /api/notes is wrong: " + "; ".join(wrong)
 
 
-def test_delete_foreign_or_missing_note_is_404(user, make_client):
+def test_delete_foreign_or_missing_note_is_404(user, shared_users):
     """DELETE /api/notes/<id> of another user's note (or a missing one) answers 404 and keeps the note."""
     client, _ = user
-    owner, _ = new_user(make_client)
+    owner, _ = shared_users.take()
     foreign = create_note(owner, "survivor", "still here")
     response = client.delete(f"/api/notes/{foreign['id']}")
     expect_status(response, 404, "DELETE /api/notes/<id> of another user's note")
