@@ -1,8 +1,12 @@
 """Stage 2: an image per submission: a cached dependency layer, then the candidate's code on top.
 
-The dependency layer is keyed by the base image and the bytes of `requirements.txt`, so a
-resubmission or a common stack skips the install. The install runs in a hardened container as the
-unprivileged app user, because `pip install` runs code from the packages it builds.
+The dependency layer is keyed by the base image, the installer recipe and the bytes of
+`requirements.txt`, so a resubmission or a common stack skips the install. The install runs in a
+hardened container as the unprivileged app user, because installing runs code from the packages it
+builds. The installer is uv: the grader's own binary (from the `uv` package it depends on) is
+mounted read-only into the build container, so the base image does not carry it and its version
+follows the grader's. uv's cache lives in the build container and is deleted before the layer is
+saved: no cache is shared between candidates.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import shlex
 import tarfile
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -18,7 +24,7 @@ import requests
 from docker.types import Mount
 
 from grader.engine import KIND_LABEL, engine_errors, job_labels, log_tail
-from grader.errors import BuildFailed
+from grader.errors import BuildFailed, InfraError
 from grader.filelock import exclusive
 from grader.images import APP_UID
 from grader.intake import read_regular_file
@@ -29,10 +35,15 @@ from grader.settings import Settings
 MAX_REQUIREMENTS_BYTES = 256 * 1024
 DEPS_REPOSITORY = "grader-deps"
 SUBMISSION_REPOSITORY = "grader-submission"
-_INSTALL = (
-    "python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "
-    "--no-input --progress-bar off -r /run/req/requirements.txt"
-)
+# Part of the deps key: a layer made by another installer or recipe (pip's, before) is never reused.
+# Change it whenever the install below changes what ends up in /opt/venv.
+INSTALLER = "uv-1"
+VENV = "/opt/venv"
+UV = "/run/uv/uv"  # where the grader's uv binary is mounted, read-only
+REQUIREMENTS = "/run/req/requirements.txt"
+# Per build, in the container's own writable layer (same filesystem as the venv, so uv hardlinks
+# instead of copying); removed before the commit, so it is neither shared nor saved in the layer.
+UV_CACHE = f"{VENV}/.uv-cache"
 
 
 def _read_requirements(snapshot: Snapshot) -> bytes:
@@ -84,6 +95,92 @@ def check_requirements(content: bytes) -> None:
             )
 
 
+def _requirement_options(content: bytes) -> set[str]:
+    """The options (allowed by `check_requirements`) present in requirements.txt, e.g. {"--pre", "--hash"}."""
+    found: set[str] = set()
+    for raw in content.decode("utf-8").splitlines():
+        line = raw.split(" #", 1)[0].strip()
+        for token in line.split():
+            name = token.split("=", 1)[0]
+            if name in _ALLOWED_OPTIONS:
+                found.add(name)
+    return found
+
+
+def install_command(requirements: bytes) -> list[str]:
+    """`uv pip install` of requirements.txt into the venv, with pip's meaning of the options we allow.
+
+    uv reads `--hash`, `--require-hashes`, `--only-binary` and `--no-binary` from the file itself.
+    Two need help: pip turns on hash-checking of every requirement as soon as one line has a
+    `--hash` (uv would only check the hashes given), and uv ignores `--pre` in a file (it wants it on
+    the command line). `--prefer-binary` has no uv counterpart: uv warns and ignores it.
+    """
+    options = _requirement_options(requirements)
+    command = [
+        UV, "pip", "install", "--python", f"{VENV}/bin/python", "--cache-dir", UV_CACHE,
+        "--compile-bytecode",  # the app runs with a read-only root and no bytecode writing: compile now
+        "--no-config", "--no-python-downloads", "--no-progress", "--color", "never",
+    ]
+    if options & {"--hash", "--require-hashes"}:
+        command.append("--require-hashes")
+    if "--pre" in options:
+        command += ["--prerelease", "allow"]
+    return [*command, "-r", REQUIREMENTS]
+
+
+def install_script(requirements: bytes, settings: Settings) -> str:
+    """The build container's shell script: a venv on the base image's Python, the install, no cache left.
+
+    The variables are exported by the script, not given to the container, so they do not end up in
+    the committed image's environment (which stays the base image's).
+    """
+    environment = {"HOME": "/tmp", "SSL_CERT_FILE": str(settings.ca_bundle), "UV_HTTP_TIMEOUT": "60"}
+    venv = [UV, "venv", "--quiet", "--no-config", "--no-python-downloads", "--python", settings.system_python, VENV]
+    return "\n".join([
+        "set -e",
+        "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items()),
+        shlex.join(venv),
+        shlex.join(install_command(requirements)),
+        f"rm -rf {shlex.quote(UV_CACHE)}",
+    ])
+
+
+def uv_binary(settings: Settings) -> Path:
+    """The uv executable on this host: the setting, or the binary of the `uv` package the grader depends on."""
+    if settings.uv_binary is not None:
+        path = settings.uv_binary
+    else:
+        try:
+            from uv import find_uv_bin
+
+            path = Path(find_uv_bin())
+        except (ImportError, FileNotFoundError):
+            raise InfraError(
+                "uv is not installed next to the grader; run `.venv/bin/pip install -e .` (or `make setup`)"
+            ) from None
+    path = path.resolve()
+    if not path.is_file():
+        raise InfraError(f"the uv binary {path} does not exist; set GRADER_UV_BINARY or reinstall the grader")
+    return path
+
+
+def install_error(tail: str, limit: int = 600) -> str:
+    """uv's own error for the report's reason: its last `error:` line, the indented causes, a `hint:`."""
+    lines = tail.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    if not starts:
+        return ""
+    block = [lines[starts[-1]].removeprefix("error:").strip()]
+    following = lines[starts[-1] + 1:]
+    while following and following[0].startswith((" ", "\t")) and following[0].strip():
+        block.append(following.pop(0).strip().removeprefix("cause:").strip())
+    text = ": ".join(block)
+    rest = [line for line in following if line.strip()]
+    if rest and rest[0].startswith("hint:"):
+        text += f" ({rest[0].strip()})"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _install_dependencies(
     client: docker.DockerClient, settings: Settings, job_id: str, requirements: bytes, key: str
 ) -> str:
@@ -94,15 +191,16 @@ def _install_dependencies(
     (req_dir / "requirements.txt").write_bytes(requirements)
     (req_dir / "requirements.txt").chmod(0o644)
     ca = str(settings.ca_bundle)
+    uv = uv_binary(settings)
     with engine_errors("creating the build container"):
         container = client.containers.create(
             settings.base_image,
-            command=["/bin/sh", "-c", _INSTALL],
+            command=["/bin/sh", "-c", install_script(requirements, settings)],
             user=f"{APP_UID}:{APP_UID}",
-            environment={"HOME": "/tmp", "PIP_CERT": ca, "SSL_CERT_FILE": ca, "PIP_DEFAULT_TIMEOUT": "60"},
             mounts=[
                 Mount("/run/req", str(req_dir), type="bind", read_only=True),
                 Mount(ca, ca, type="bind", read_only=True),
+                Mount(UV, str(uv), type="bind", read_only=True),
             ],
             network_mode=settings.build_network,
             labels=job_labels(job_id, "build"),
@@ -126,9 +224,10 @@ def _install_dependencies(
                 raise BuildFailed(
                     f"installing requirements.txt ran out of memory (limit {settings.memory})", log_tail=tail, limit="memory"
                 )
+            error = install_error(tail)
             raise BuildFailed(
-                f"installing requirements.txt failed (pip exited with {result.get('StatusCode')}); "
-                "see the build log below",
+                f"installing requirements.txt failed (uv exited with {result.get('StatusCode')})"
+                + (f": {error}" if error else "; see the build log below"),
                 log_tail=tail,
             )
         with engine_errors("saving the dependency layer"):
@@ -155,12 +254,17 @@ def _context_tar(snapshot: Snapshot, deps_tag: str) -> io.BytesIO:
     return buffer
 
 
+def deps_key(base_id: str, requirements: bytes) -> str:
+    """The dependency layer's key: base image, installer recipe, requirements bytes."""
+    return hashlib.sha256(base_id.encode() + b"\0" + INSTALLER.encode() + b"\0" + requirements).hexdigest()[:32]
+
+
 def build_image(snapshot: Snapshot, settings: Settings, client: docker.DockerClient) -> SubmissionImage:
     """Return the submission's image, installing its requirements only when no cached layer matches."""
     requirements = _read_requirements(snapshot)
     with engine_errors("reading the base image"):
         base_id = client.images.get(settings.base_image).id
-    key = hashlib.sha256(base_id.encode() + b"\0" + requirements).hexdigest()[:32]
+    key = deps_key(base_id, requirements)
     deps_tag = f"{DEPS_REPOSITORY}:{key}"
     cached = True
     with exclusive(settings.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns

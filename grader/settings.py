@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     ca_bundle: Path = Field(
         Path("/etc/ssl/certs/ca-certificates.crt"),
         description="Host CA bundle mounted into build containers, or pip fails TLS here.",
+    )
+
+    uv_binary: Path | None = Field(
+        None,
+        description="The uv executable mounted read-only into build containers to install requirements; "
+        "None means the one of the `uv` package installed with the grader (`.venv/bin/uv`).",
     )
 
     system_python: str = Field(
@@ -69,7 +75,10 @@ class Settings(BaseSettings):
         description="The submissions database (sqlite:// or postgresql://); None means data_dir/grader.db.",
     )
     job_timeout_s: float = Field(
-        900, description="Wall clock of one grading job in a worker; above every stage's own limit."
+        0, ge=0,
+        description="Wall clock of one grading job in a worker; 0 means the sum of the stage limits (clone, build, "
+        "boot, suite) plus 120 s for the report and cleanup. A value below that sum is refused: a grading that "
+        "used every stage's limit would end as a retried infra_error instead of a graded report.",
     )
     retry_intervals_s: list[int] = Field(
         [30, 120],
@@ -126,6 +135,18 @@ class Settings(BaseSettings):
     def redis_dir(self) -> Path:
         """Socket, pidfile and append-only file of the embedded redis-server."""
         return self.data_dir / "redis"
+
+    @model_validator(mode="after")
+    def _job_timeout_covers_the_stages(self) -> Settings:
+        stages = self.clone_timeout_s + self.build_timeout_s + self.boot_timeout_s + self.suite_timeout_s
+        if self.job_timeout_s == 0:
+            object.__setattr__(self, "job_timeout_s", stages + 120)  # the model is frozen once validated
+        elif self.job_timeout_s < stages:
+            raise ValueError(
+                f"job_timeout_s ({self.job_timeout_s:.0f}) is below the sum of the stage limits ({stages:.0f} s: "
+                "clone, build, boot, suite); raise it or leave it at 0 to derive it"
+            )
+        return self
 
     @property
     def sockets_dir(self) -> Path:

@@ -39,11 +39,13 @@ def test_missing_requirements_is_build_failed(grade, git_repo):
 
 
 def test_failing_install_is_build_failed_with_log_tail(grade, git_repo):
-    """An install that fails is build_failed and the report keeps pip's output."""
-    report = grade(str(git_repo(files={"requirements.txt": f"no-such-package-{uuid.uuid4().hex[:8]}==1.0\n"})))
+    """An install that fails is build_failed; the reason says what uv said and the report keeps its output."""
+    name = f"no-such-package-{uuid.uuid4().hex[:8]}"
+    report = grade(str(git_repo(files={"requirements.txt": f"{name}==1.0\n"})))
     assert report.status is Status.build_failed
-    assert "pip exited" in report.reason
-    assert "no-such-package" in report.logs.get("build output", "")
+    assert "uv exited" in report.reason
+    assert f"{name} was not found in the package registry" in report.reason
+    assert name in report.logs.get("build output", "")
 
 
 def test_app_exiting_at_start_is_boot_failed_with_stderr(grade, git_repo):

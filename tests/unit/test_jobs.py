@@ -124,3 +124,13 @@ def test_a_new_grading_replaces_the_old_report(store, settings, monkeypatch):
     _run(store, settings, FakeJob(retries_left=0))
     assert json.loads((settings.reports_dir / "s-1" / "report.json").read_text())["score"] == 9
     assert store.get("s-1").score == 9  # type: ignore[union-attr]
+
+
+def test_job_timeout_is_derived_from_the_stage_limits():
+    """By default a job may use every stage's limit; an explicit limit below their sum is refused."""
+    from pydantic import ValidationError
+
+    settings = Settings(clone_timeout_s=10, build_timeout_s=20, boot_timeout_s=5, suite_timeout_s=60)
+    assert settings.job_timeout_s == 10 + 20 + 5 + 60 + 120
+    with pytest.raises(ValidationError, match="below the sum of the stage limits"):
+        Settings(suite_timeout_s=600, job_timeout_s=600)
