@@ -172,9 +172,12 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
 
 
 def restart_app(
-    pod: Pod, client: docker.DockerClient, settings: Settings, *, fresh_db: bool, setup: bool, serve: bool = True
+    pod: Pod, client: docker.DockerClient, settings: Settings, *, fresh_db: bool, setup: bool, serve: bool = True,
+    wait: bool = True,
 ) -> Pod:
-    """Replace the app container, on a new empty data volume when `fresh_db`; the relay stays."""
+    """Replace the app container, on a new empty data volume when `fresh_db`; the relay stays.
+
+    With `wait=False` the caller waits (`wait_until_ready`), so it holds the new pod even if the boot fails."""
     with engine_errors("replacing the app container"):
         try:
             client.containers.get(pod.app_container).remove(force=True)
@@ -190,7 +193,7 @@ def restart_app(
     pod = pod.model_copy(update={"volume": volume})
     app = create_app_container(client, pod, settings, setup=setup, serve=serve)
     pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve if serve else ""})
-    if serve:
+    if serve and wait:
         wait_until_ready(pod, client, settings)
     return pod
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from grader.engine import connect, copy_file_out
 from grader.errors import BootFailed
 from grader.models import Pod
-from grader.pod import ExecResult, exec_in_app, restart_app
+from grader.pod import ExecResult, exec_in_app, restart_app, wait_until_ready
 from grader.settings import Settings
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
@@ -42,7 +42,11 @@ class SuiteSession(BaseModel):
 
 
 class AppControl:
-    """Drives the app container through the engine; never through anything the app could fake."""
+    """Drives the app container through the engine; never through anything the app could fake.
+
+    `state` is a tag a suite may set to name the database's state (e.g. "migrations:head"), so a later
+    test can reuse it instead of rebuilding it; every restart and `reset_database` clears it.
+    """
 
     def __init__(self, session: SuiteSession) -> None:
         self.pod = session.pod
@@ -75,18 +79,27 @@ class AppControl:
 
         A test that leaves the app unmigrated or not serving marks it dirty: the next test that asks
         for `client` gets a fresh, migrated, serving app first. A boot that failed once is not tried
-        again for every test: the same failure is raised at once.
+        again for every test: the same failure is raised at once. After a failed boot an idle container
+        on the same database takes its place, so Flask CLI commands and SQL still have somewhere to run.
         """
         key = (self.pod.serve, setup)
         if serve and key in self._boot_failures:
             raise self._boot_failures[key]
         self.state = ""
         self.needs_restore = True
-        try:
-            self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup, serve=serve)
-        except BootFailed as exc:
-            self._boot_failures[key] = exc
-            raise
+        self.pod = restart_app(
+            self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup, serve=serve, wait=False
+        )
+        if serve:
+            try:
+                wait_until_ready(self.pod, self._client, self.settings)
+            except BootFailed as exc:
+                tail = " ".join(exc.log_tail.split())[-800:]
+                reason = exc.reason.replace("; see its output below", "")
+                failure = BootFailed(reason + (f"; its output ends: {tail}" if tail else ""))
+                self._boot_failures[key] = failure
+                self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=False, setup=False, serve=False)
+                raise failure from None
         self.needs_restore = not (setup and serve)
 
     def ensure_serving(self) -> None:

@@ -28,6 +28,39 @@ def test_reference_solution_gets_full_marks(grade, git_repo, settings):
     assert json.loads((folder / "report.json").read_text())["score"] == 100
     assert "flask-notes" in (folder / "report.html").read_text()
     assert report.provenance.commit and report.provenance.image_id and report.provenance.requirements_sha256
+    app_output = report.logs["app output"]
+    assert "--- lane main ---" in app_output and "--- lane cli ---" in app_output, app_output[:400]
+    assert not (settings.sockets_dir / report.id).exists()
+
+
+_NEEDS_TABLES_TO_SERVE = '''"""Serving refuses to start on an unmigrated database; the Flask CLI imports it fine."""
+
+import os
+import sqlite3
+import sys
+
+from notes_app import create_app
+
+if "gunicorn" in sys.argv[0]:
+    path = os.environ["DATABASE_URL"].removeprefix("sqlite:///")
+    if not sqlite3.connect(path).execute("SELECT 1 FROM sqlite_master WHERE name = 'users'").fetchone():
+        raise SystemExit("refusing to serve: the users table is missing")
+
+app = create_app()
+'''
+
+
+def test_boot_failure_inside_a_lane_costs_only_the_test_that_needs_it(grade, git_repo):
+    """An app that cannot serve an unmigrated database fails the one migrations test that serves it so,
+    at once; the other lane and the other migrations tests are unaffected."""
+    report = grade(str(git_repo(REFERENCE, files={"wsgi.py": _NEEDS_TABLES_TO_SERVE})), boot_timeout_s=20)
+    assert report.status is Status.graded, report.reason
+    failed = {t.id: t for c in report.categories for t in c.tests if t.outcome.value != "passed"}
+    assert set(failed) == {"test_migrations.py::test_app_does_not_create_tables_at_start"}, sorted(failed)
+    message = failed["test_migrations.py::test_app_does_not_create_tables_at_start"].message
+    assert "did not answer HTTP" in message or "before answering HTTP" in message, message
+    assert "its output ends" in message, message
+    assert report.score == pytest.approx(100 - 25 / 8, abs=0.01)
 
 
 def test_missing_requirements_is_build_failed(grade, git_repo):
