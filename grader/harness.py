@@ -72,7 +72,7 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
 
 def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
     """Run every hidden test once, each lane of categories in its own pytest process against its own app,
-    the lanes at the same time; the whole suite is stopped at `suite_timeout_s`.
+    the lanes at the same time (in turn without `parallel_lanes`); the whole suite is stopped at `suite_timeout_s`.
 
     Within a lane, categories that serve the app differently (one worker, four...) switch at their first
     restart, inside the suite, so the app boots once per switch and not once more in between.
@@ -87,7 +87,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
         return _run_pytest(lane_pod, files, serve_by_category, assignment, settings, work / categories[0].lane, deadline)
 
     lanes = assignment.lanes()
-    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+    with ThreadPoolExecutor(max_workers=len(lanes) if settings.parallel_lanes else 1) as pool:
         finished = list(pool.map(run_lane, range(len(lanes)), lanes))
     order = {c.id: i for i, c in enumerate(assignment.categories)}
     results = sorted((r for lane_results, _ in finished for r in lane_results), key=lambda r: order.get(r.category, len(order)))

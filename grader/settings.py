@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(10, description="One HTTP request of a hidden test.")
     test_timeout_s: float = Field(60, description="One hidden test, including its requests.")
     suite_timeout_s: float = Field(600, description="The whole hidden suite (the pytest process is killed).")
+    parallel_lanes: bool = Field(
+        True,
+        description="Run an assignment's lanes at the same time, each on its own app: a single grade finishes "
+        "sooner. When the workers already keep every core busy it buys no throughput; false runs them in turn.",
+    )
     exec_timeout_s: float = Field(60, description="One command run in the app container by a test.")
 
     memory: str = Field("512m", description="Memory (and memory+swap) of an app or build container.")

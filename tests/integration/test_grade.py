@@ -33,6 +33,14 @@ def test_reference_solution_gets_full_marks(grade, git_repo, settings):
     assert not (settings.sockets_dir / report.id).exists()
 
 
+def test_lanes_in_turn_grade_the_same(grade, git_repo):
+    """With `parallel_lanes` off the lanes run one after the other, with the same full marks."""
+    report = grade(str(git_repo(REFERENCE)), parallel_lanes=False)
+    assert report.status is Status.graded, report.reason
+    assert report.score == report.max_score, [(t.id, t.message) for c in report.categories for t in c.tests if t.message]
+    assert "--- lane cli ---" in report.logs["app output"]
+
+
 _NEEDS_TABLES_TO_SERVE = '''"""Serving refuses to start on an unmigrated database; the Flask CLI imports it fine."""
 
 import os
