@@ -74,8 +74,8 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     """Run every hidden test once, each lane of categories in its own pytest process against its own app,
     the lanes at the same time (in turn without `parallel_lanes`); the whole suite is stopped at `suite_timeout_s`.
 
-    Within a lane, categories that serve the app differently (one worker, four...) switch at their first
-    restart, inside the suite, so the app boots once per switch and not once more in between.
+    Within a lane, a later category that serves the app differently (four workers after one...) gets a spare
+    pod booted in the background from the lane's start, so its tests start on a booted app.
     """
     work = settings.work_dir / pod.job_id / "suite"
     deadline = time.monotonic() + settings.suite_timeout_s
@@ -84,7 +84,11 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     def run_lane(index: int, categories: list[Category]) -> tuple[list[TestResult], str]:
         lane_pod = pod if index == 0 else start_lane(pod, assignment, settings, client, index)
         files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
-        return _run_pytest(lane_pod, files, serve_by_category, assignment, settings, work / categories[0].lane, deadline)
+        later = [serve_by_category[c.id] for c in categories[1:]]
+        spares = [serve for i, serve in enumerate(later) if serve != serve_by_category[categories[0].id] and serve not in later[:i]]
+        return _run_pytest(
+            lane_pod, files, serve_by_category, spares, assignment, settings, work / categories[0].lane, deadline
+        )
 
     lanes = assignment.lanes()
     with ThreadPoolExecutor(max_workers=len(lanes) if settings.parallel_lanes else 1) as pool:
@@ -101,13 +105,15 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
 
 
 def _run_pytest(
-    pod: Pod, files: list[str], serve_by_category: dict[str, str], assignment: Assignment, settings: Settings,
-    work: Path, deadline: float,
+    pod: Pod, files: list[str], serve_by_category: dict[str, str], spare_serves: list[str], assignment: Assignment,
+    settings: Settings, work: Path, deadline: float,
 ) -> tuple[list[TestResult], str]:
     """One pytest process over the test files; tests that never reported are errors."""
     work.mkdir(parents=True, exist_ok=True)
     session_file, results_file = str(work / "session.json"), str(work / "results.jsonl")
-    session = SuiteSession(pod=pod, settings=settings.model_dump(mode="json"), serve_by_category=serve_by_category)
+    session = SuiteSession(
+        pod=pod, settings=settings.model_dump(mode="json"), serve_by_category=serve_by_category, spare_serves=spare_serves
+    )
     Path(session_file).write_text(session.model_dump_json(), encoding="utf-8")
     Path(results_file).unlink(missing_ok=True)
     env = {

@@ -12,6 +12,7 @@ import shlex
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -89,27 +90,38 @@ def start_lane(first: Pod, assignment: Assignment, settings: Settings, client: d
     return _start(first.job_id, first.image, assignment, settings, client, lane=lane)
 
 
-def _start(job: str, image: str, assignment: Assignment, settings: Settings, client: docker.DockerClient, lane: int) -> Pod:
-    categories = assignment.lanes()[lane]
-    lane_id = categories[0].lane
-    socket_dir = settings.sockets_dir / job / lane_id
+def _socket_dir(settings: Settings, job: str, name: str) -> Path:
+    socket_dir = settings.sockets_dir / job / name
     if len(str(socket_dir / SOCKET_NAME)) > 100:
         raise InfraError(f"the socket path under {settings.sockets_dir} is too long for a unix socket; shorten data_dir")
     socket_dir.mkdir(parents=True, exist_ok=True)
     socket_dir.chmod(0o700)
-    run = assignment.run
-    owner = current_owner()
+    return socket_dir
+
+
+def _start_relay(
+    client: docker.DockerClient, settings: Settings, job: str, owner: str, socket_dir: Path, port: int, lane: str
+) -> Container:
     with engine_errors("starting the harness relay"):
-        relay = client.containers.run(
+        return client.containers.run(
             settings.harness_image,
-            command=[f"UNIX-LISTEN:/run/grader/{SOCKET_NAME},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{run.port}"],
+            command=[f"UNIX-LISTEN:/run/grader/{SOCKET_NAME},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{port}"],
             detach=True,
             user="0:0",
             network_mode="none",
             volumes={str(socket_dir): {"bind": "/run/grader", "mode": "rw"}},
-            labels=job_labels(job, "harness", owner, lane_id),
+            labels=job_labels(job, "harness", owner, lane),
             mem_limit="128m", pids_limit=128, cap_drop=["ALL"], security_opt=["no-new-privileges"], read_only=True,
         )
+
+
+def _start(job: str, image: str, assignment: Assignment, settings: Settings, client: docker.DockerClient, lane: int) -> Pod:
+    categories = assignment.lanes()[lane]
+    lane_id = categories[0].lane
+    socket_dir = _socket_dir(settings, job, lane_id)
+    run = assignment.run
+    owner = current_owner()
+    relay = _start_relay(client, settings, job, owner, socket_dir, run.port, lane_id)
     secret_key = secrets.token_hex(32)
     started_at = time.time()
     environment = {
@@ -132,6 +144,22 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, cli
     if boot:
         wait_until_ready(pod, client, settings)
     return pod
+
+
+def start_spare(pod: Pod, serve: str, name: str, settings: Settings, client: docker.DockerClient) -> Pod:
+    """A second pod of the same app, set up on a fresh database and served with `serve`, booted while the
+    current one is still in use: the next category that serves the app this way starts on it at once.
+    BootFailed as from `start_pod`."""
+    socket_dir = _socket_dir(settings, pod.job_id, name)
+    relay = _start_relay(client, settings, pod.job_id, pod.owner, socket_dir, pod.port, pod.lane)
+    spare = pod.model_copy(update={
+        "harness_container": relay.id, "socket_path": socket_dir / SOCKET_NAME, "serve": serve,
+        "volume": _new_volume(client, pod.job_id, pod.owner, settings),
+    })
+    app = create_app_container(client, spare, settings)
+    spare = spare.model_copy(update={"app_container": app.id, "serving": serve})
+    wait_until_ready(spare, client, settings)
+    return spare
 
 
 def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
+import docker.errors
 from pydantic import BaseModel, ConfigDict
 
 from grader.engine import connect, copy_file_out
 from grader.errors import BootFailed
 from grader.models import Pod
-from grader.pod import ExecResult, exec_in_app, restart_app, wait_until_ready
+from grader.pod import ExecResult, exec_in_app, restart_app, start_spare, wait_until_ready
 from grader.settings import Settings
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
@@ -39,6 +44,7 @@ class SuiteSession(BaseModel):
     pod: Pod
     settings: dict[str, object]
     serve_by_category: dict[str, str] = {}
+    spare_serves: list[str] = []
 
 
 class AppControl:
@@ -56,6 +62,11 @@ class AppControl:
         self.needs_restore = False
         self._boot_failures: dict[tuple[str, bool], BootFailed] = {}
         self.state = ""
+        self._spares: dict[str, Future[Pod]] = {}
+        for index, serve in enumerate(session.spare_serves):
+            self._spares[serve] = _in_background(
+                start_spare, self.pod, serve, f"{self.pod.lane}-{index + 1}", self.settings, self._client
+            )
 
     def run(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         return exec_in_app(
@@ -94,18 +105,31 @@ class AppControl:
             try:
                 wait_until_ready(self.pod, self._client, self.settings)
             except BootFailed as exc:
-                tail = " ".join(exc.log_tail.split())[-800:]
-                reason = exc.reason.replace("; see its output below", "")
-                failure = BootFailed(reason + (f"; its output ends: {tail}" if tail else ""))
-                self._boot_failures[key] = failure
+                failure = self._boot_failures[key] = _with_output(exc)
                 self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=False, setup=False, serve=False)
                 raise failure from None
         self.needs_restore = not (setup and serve)
 
     def ensure_serving(self) -> None:
-        """A fresh, migrated app serving the current category's command, unless the current one already is."""
-        if self.needs_restore or self.pod.serving != self.pod.serve or not self.app_running():
+        """A fresh, migrated app serving the current category's command, unless the current one already is.
+
+        A spare pod booted in the background for this serve command (a later category's, see
+        `SuiteSession.spare_serves`) is taken when there is one, instead of booting now.
+        """
+        if not (self.needs_restore or self.pod.serving != self.pod.serve or not self.app_running()):
+            return
+        spare = self._spares.pop(self.pod.serve, None)
+        if spare is None:
             self.restart(fresh_db=True, setup=True, serve=True)
+            return
+        try:
+            pod = spare.result()
+        except BootFailed as exc:
+            failure = self._boot_failures[(self.pod.serve, True)] = _with_output(exc)
+            raise failure from None
+        with contextlib.suppress(docker.errors.NotFound):
+            self._client.containers.get(self.pod.app_container).remove(force=True)
+        self.pod, self.state, self.needs_restore = pod, "", False
 
     def reset_database(self) -> None:
         """An empty database without a new container: the data volume's files are deleted.
@@ -162,3 +186,24 @@ class AppControl:
         except Exception:
             return False
         return container.status == "running"
+
+
+def _with_output(exc: BootFailed) -> BootFailed:
+    """The boot failure as a test reports it: the reason and the end of the app's output on one line."""
+    tail = " ".join(exc.log_tail.split())[-800:]
+    reason = exc.reason.replace("; see its output below", "")
+    return BootFailed(reason + (f"; its output ends: {tail}" if tail else ""))
+
+
+def _in_background(function: Callable[..., Pod], *args: object) -> Future[Pod]:
+    """Run `function` in a daemon thread (it must not keep a finished suite process alive)."""
+    future: Future[Pod] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as exc:  # handed to the test that takes the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future

@@ -58,6 +58,33 @@ app = create_app()
 '''
 
 
+_FAILS_ON_FOUR_WORKERS = '''"""Serves on one worker; refuses to start under four (the concurrency category's spare pod)."""
+
+import sys
+
+from notes_app import create_app
+
+if "gunicorn" in sys.argv[0] and "4" in sys.argv[sys.argv.index("--workers") + 1:][:1]:
+    raise SystemExit("refusing to serve on four workers")
+
+app = create_app()
+'''
+
+
+def test_spare_pod_boot_failure_costs_only_its_category(grade, git_repo):
+    """The four-worker spare pod booted in the background fails: every concurrency test errors with the boot
+    failure (raised at once after the first), the other categories keep full marks."""
+    report = grade(str(git_repo(REFERENCE, files={"wsgi.py": _FAILS_ON_FOUR_WORKERS})), boot_timeout_s=10)
+    assert report.status is Status.graded, report.reason
+    scores = {c.id: c.score for c in report.categories}
+    assert scores == {"auth": 25, "access_split": 25, "migrations": 25, "concurrency": 0}, scores
+    concurrency = next(c for c in report.categories if c.id == "concurrency")
+    assert all("HTTP" in t.message and "its output ends" in t.message for t in concurrency.tests), concurrency.tests[0]
+    # Not booted again for each test: the later tests together take less than one boot attempt (10 s).
+    assert len({t.message for t in concurrency.tests}) == 1
+    assert sum(t.duration_s for t in concurrency.tests[1:]) < 10, [t.duration_s for t in concurrency.tests]
+
+
 def test_boot_failure_inside_a_lane_costs_only_the_test_that_needs_it(grade, git_repo):
     """An app that cannot serve an unmigrated database fails the one migrations test that serves it so,
     at once; the other lane and the other migrations tests are unaffected."""
