@@ -68,6 +68,10 @@ class Assignment(Strict):
     def tests_dir(self) -> Path:
         return self.folder / "tests"
 
+    def serve_of(self, category: Category) -> str:
+        """The command that serves the app for this category's tests."""
+        return category.serve or self.run.serve
+
     def lanes(self) -> list[list[Category]]:
         """Categories grouped by lane, in the order each lane first appears; the first lane is the one booted first."""
         lanes: dict[str, list[Category]] = {}

@@ -79,13 +79,13 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     """
     work = settings.work_dir / pod.job_id / "suite"
     deadline = time.monotonic() + settings.suite_timeout_s
-    serve_by_category = {c.id: c.serve or assignment.run.serve for c in assignment.categories}
+    serve_by_category = {c.id: assignment.serve_of(c) for c in assignment.categories}
 
     def run_lane(index: int, categories: list[Category]) -> tuple[list[TestResult], str]:
         lane_pod = pod if index == 0 else start_lane(pod, assignment, settings, client, index)
         files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
-        later = [serve_by_category[c.id] for c in categories[1:]]
-        spares = [serve for i, serve in enumerate(later) if serve != serve_by_category[categories[0].id] and serve not in later[:i]]
+        later = dict.fromkeys(assignment.serve_of(c) for c in categories[1:])
+        spares = [serve for serve in later if serve != assignment.serve_of(categories[0])]
         return _run_pytest(
             lane_pod, files, serve_by_category, spares, assignment, settings, work / categories[0].lane, deadline
         )

@@ -135,15 +135,10 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, cli
         job_id=job, owner=owner, image=image, started_at=started_at, app_container="", harness_container=relay.id,
         volume=_new_volume(client, job, owner, settings), socket_path=socket_dir / SOCKET_NAME,
         secret_key=secret_key, environment=environment, setup=list(run.setup),
-        serve=categories[0].serve or run.serve, port=run.port, ready_path=run.ready_path,
+        serve=assignment.serve_of(categories[0]), port=run.port, ready_path=run.ready_path,
         database_path=run.database_path, lane=lane_id,
     )
-    boot = lane == 0
-    app = create_app_container(client, pod, settings, serve=boot)
-    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve if boot else ""})
-    if boot:
-        wait_until_ready(pod, client, settings)
-    return pod
+    return _launch_app(client, pod, settings, serve=lane == 0)
 
 
 def start_spare(pod: Pod, serve: str, name: str, settings: Settings, client: docker.DockerClient) -> Pod:
@@ -156,10 +151,19 @@ def start_spare(pod: Pod, serve: str, name: str, settings: Settings, client: doc
         "harness_container": relay.id, "socket_path": socket_dir / SOCKET_NAME, "serve": serve,
         "volume": _new_volume(client, pod.job_id, pod.owner, settings),
     })
-    app = create_app_container(client, spare, settings)
-    spare = spare.model_copy(update={"app_container": app.id, "serving": serve})
-    wait_until_ready(spare, client, settings)
-    return spare
+    return _launch_app(client, spare, settings)
+
+
+def _launch_app(
+    client: docker.DockerClient, pod: Pod, settings: Settings, *, setup: bool = True, serve: bool = True,
+    wait: bool = True,
+) -> Pod:
+    """Start the pod's app container (idle unless `serve`) and, when it serves and `wait`, wait until it answers."""
+    app = create_app_container(client, pod, settings, setup=setup, serve=serve)
+    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve if serve else ""})
+    if serve and wait:
+        wait_until_ready(pod, client, settings)
+    return pod
 
 
 def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) -> None:
@@ -218,12 +222,7 @@ def restart_app(
             except docker.errors.NotFound:
                 pass
             volume = _new_volume(client, pod.job_id, pod.owner, settings)
-    pod = pod.model_copy(update={"volume": volume})
-    app = create_app_container(client, pod, settings, setup=setup, serve=serve)
-    pod = pod.model_copy(update={"app_container": app.id, "serving": pod.serve if serve else ""})
-    if serve and wait:
-        wait_until_ready(pod, client, settings)
-    return pod
+    return _launch_app(client, pod.model_copy(update={"volume": volume}), settings, setup=setup, serve=serve, wait=wait)
 
 
 def exec_in_app(pod: Pod, client: docker.DockerClient, argv: list[str], timeout: float, limit: int) -> ExecResult:

@@ -133,7 +133,7 @@ def category_of(item: pytest.Item) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _serve_for_category(request: pytest.FixtureRequest, suite_session: SuiteSession) -> None:
+def _serve_for_category(request: pytest.FixtureRequest) -> None:
     """Each category's tests get the app served its own way (one worker, four...); see AppControl.use_category."""
     if "_app_control" in request.fixturenames:
         request.getfixturevalue("_app_control").use_category(category_of(request.node))
@@ -143,14 +143,17 @@ def _serve_for_category(request: pytest.FixtureRequest, suite_session: SuiteSess
 def client(request: pytest.FixtureRequest, _app_control: AppControl) -> SandboxClient:
     """A fresh user agent (empty cookies) talking to a serving, migrated app over the pod's socket."""
     _app_control.ensure_serving()
-    settings = _app_control.settings
-    return SandboxClient(_app_control.pod.socket_path, settings.request_timeout_s, _history(request))
+    return _user_agent(request, _app_control)
 
 
 @pytest.fixture
 def bare_client(request: pytest.FixtureRequest, _app_control: AppControl) -> SandboxClient:
     """A fresh user agent for the app as the test sets it up itself: no restore to a migrated, serving app."""
-    return SandboxClient(_app_control.pod.socket_path, _app_control.settings.request_timeout_s, _history(request))
+    return _user_agent(request, _app_control)
+
+
+def _user_agent(request: pytest.FixtureRequest, control: AppControl) -> SandboxClient:
+    return SandboxClient(control.pod.socket_path, control.settings.request_timeout_s, _history(request))
 
 
 @pytest.fixture
