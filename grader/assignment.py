@@ -84,6 +84,11 @@ class Assignment(Strict):
         return sum(c.weight for c in self.categories)
 
 
+def category_of_file(path: Path) -> str:
+    """The category a hidden test file scores for: tests/test_auth.py -> `auth`."""
+    return path.stem.removeprefix("test_")
+
+
 def test_functions(path: Path) -> set[str]:
     """Names of the module-level test functions of a hidden test file, read without importing it."""
     tree = ast.parse(path.read_text(), filename=str(path))

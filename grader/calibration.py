@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.assignment import Assignment, AssignmentError, load_assignment_folder, test_functions
+from grader.assignment import Assignment, AssignmentError, category_of_file, load_assignment_folder, test_functions
 from grader.models import GradeReport, Status, SubmissionRequest, TestOutcome
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
@@ -100,8 +100,10 @@ def validate_assignment(folder: Path) -> list[str]:
             problems.append(f"{path}: category {category.id!r} has no test functions")
     known = {c.id for c in assignment.categories}
     for path in sorted(assignment.tests_dir.glob("test_*.py")):
-        if path.stem[5:] not in known:
-            problems.append(f"{path}: no category {path.stem[5:]!r} in assignment.toml, so its tests score nothing")
+        if category_of_file(path) not in known:
+            problems.append(
+                f"{path}: no category {category_of_file(path)!r} in assignment.toml, so its tests score nothing"
+            )
     solutions = solution_folders(assignment)
     if not any((s / "expected.toml").is_file() and s.name == "reference" for s in solutions):
         problems.append(f"{folder / 'solutions'}: reference: a reference solution with expected.toml is required")

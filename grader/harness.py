@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 from pydantic import ValidationError
 
-from grader.assignment import Assignment, Category, test_functions
+from grader.assignment import Assignment, Category, category_of_file, test_functions
 from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
 from grader.errors import InfraError
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
@@ -158,7 +158,7 @@ def _not_run(files: list[str], reason: str) -> list[TestResult]:
         for name in sorted(test_functions(path)):
             results.append(
                 TestResult(
-                    id=f"{path.name}::{name}", title=name.replace("_", " "), category=path.stem[5:],
+                    id=f"{path.name}::{name}", title=name.replace("_", " "), category=category_of_file(path),
                     outcome=TestOutcome.error, message=f"not run: {reason}",
                 )
             )

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from grader.assignment import category_of_file
 from grader.errors import InfraError
 from grader.models import Exchange, TestOutcome, TestResult
 from harness.client import SandboxClient
@@ -128,8 +129,7 @@ def _history(request: pytest.FixtureRequest) -> deque[Exchange]:
 
 
 def category_of(item: pytest.Item) -> str:
-    module = Path(str(item.fspath)).stem
-    return module[5:] if module.startswith("test_") else module
+    return category_of_file(Path(str(item.fspath)))
 
 
 @pytest.fixture(autouse=True)
