@@ -33,6 +33,11 @@ class RunSpec(Strict):
     """How the grader runs a submission."""
 
     setup: list[str] = Field(["flask --app wsgi db upgrade"], description="Run before serving, in order.")
+    preload: list[str] = Field(
+        [],
+        description="Library modules the app container imports once, before it forks the setup, the serve command "
+        "and each Flask CLI command (see grader/forkserver.py); never the candidate's own modules.",
+    )
     serve: str = "gunicorn --workers 4 --bind 127.0.0.1:8000 wsgi:app"
     port: int = 8000
     ready_path: str = "/"

@@ -100,11 +100,12 @@ def oom_kills(client: docker.DockerClient, job_id: str, since: float) -> int:
     """How many times the kernel killed a process of the job's containers for memory since `since`.
 
     Docker's `State.OOMKilled` is set only when the container itself dies; a Gunicorn worker killed
-    inside a running container shows only as an `oom` event.
+    inside a running container shows only as an `oom` event. `until` is now, to the microsecond: the
+    engine streams events until then, so a whole second ahead would cost up to a second of waiting.
     """
     try:
         events = client.events(
-            since=int(since), until=int(time.time()) + 1, decode=True,
+            since=int(since), until=f"{time.time():.6f}", decode=True,
             filters={"type": "container", "event": "oom", "label": f"{JOB_LABEL}={job_id}"},
         )
         return sum(1 for _ in events)

@@ -76,6 +76,7 @@ class Pod(Frozen):
     secret_key: str
     environment: dict[str, str]
     setup: list[str]
+    preload: list[str] = Field([], description="Library modules imported once per app container (run.preload).")
     serve: str = Field(description="The serve command the current tests want the app to run.")
     serving: str = Field("", description="The serve command the app container runs now; empty when it idles.")
     port: int

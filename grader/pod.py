@@ -7,8 +7,8 @@ database) without breaking the unix socket the hidden tests talk through.
 
 from __future__ import annotations
 
+import json
 import secrets
-import shlex
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from grader import forkserver
 from grader.assignment import Assignment
 from grader.engine import current_owner, engine_errors, job_labels, log_tail, oom_kills
 from grader.errors import BootFailed, InfraError
@@ -50,9 +51,9 @@ def _new_volume(client: docker.DockerClient, pod_job: str, owner: str, settings:
     return name
 
 
-def _boot_script(pod: Pod, setup: bool) -> str:
-    steps = [f"{command} || echo \"[setup] {shlex.quote(command)} failed\" >&2" for command in pod.setup] if setup else []
-    return "; ".join([*steps, f"exec {pod.serve}"])
+def _launch_command(pod: Pod, setup: bool, serve: bool) -> list[str]:
+    spec = {"preload": pod.preload, "setup": pod.setup if setup and serve else [], "serve": pod.serve if serve else None}
+    return ["python", "-c", forkserver.source(), "launch", json.dumps(spec)]
 
 
 def create_app_container(
@@ -60,9 +61,9 @@ def create_app_container(
 ) -> Container:
     """Start the candidate's app in the relay's namespace: no network, no privileges, bounded everything.
 
-    With `serve=False` the container only idles, for tests that drive the Flask CLI and need no server.
+    With `serve=False` the container runs no server, only the fork server for Flask CLI commands.
     """
-    command = ["/bin/sh", "-c", _boot_script(pod, setup)] if serve else ["sleep", "infinity"]
+    command = _launch_command(pod, setup, serve)
     with engine_errors("starting the app container"):
         container = client.containers.create(
             pod.image,
@@ -134,7 +135,7 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, cli
     pod = Pod(
         job_id=job, owner=owner, image=image, started_at=started_at, app_container="", harness_container=relay.id,
         volume=_new_volume(client, job, owner, settings), socket_path=socket_dir / SOCKET_NAME,
-        secret_key=secret_key, environment=environment, setup=list(run.setup),
+        secret_key=secret_key, environment=environment, setup=list(run.setup), preload=list(run.preload),
         serve=assignment.serve_of(categories[0]), port=run.port, ready_path=run.ready_path,
         database_path=run.database_path, lane=lane_id,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 import docker.errors
 from pydantic import BaseModel, ConfigDict
 
+from grader import forkserver
 from grader.engine import connect, copy_file_out
 from grader.errors import BootFailed
 from grader.models import Pod
@@ -74,8 +75,10 @@ class AppControl:
         )
 
     def flask(self, *args: str, timeout: float | None = None) -> ExecResult:
-        """`flask --app wsgi ARGS` in the app's environment (its venv, env vars, /app)."""
-        return self.run(["flask", "--app", "wsgi", *args], timeout=timeout)
+        """`flask --app wsgi ARGS` in the app's environment (its venv, env vars, /app), forked by the app
+        container's fork server from its preloaded libraries when it has one (see grader/forkserver.py)."""
+        client = [self.settings.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH]
+        return self.run([*client, "flask", "--app", "wsgi", *args], timeout=timeout)
 
     def use_category(self, category: str) -> None:
         """Serve the app the way this category asks (its own `serve`, else the assignment's); the

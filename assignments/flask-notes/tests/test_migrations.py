@@ -1,9 +1,9 @@
 """Migrations: the schema comes from Flask-Migrate, checked on a fresh, empty database.
 
-PYTEST_DONT_REWRITE (see conftest.py). Every Flask CLI command imports the app (about half a
-second), so the suite runs as few as it can: `flask db history` (which reads only the migration
-scripts) once per submission, and the upgrade from an empty database once, which later tests reuse
-while `app_control.state` says the database is still at the head. Each test still gets the state it
+PYTEST_DONT_REWRITE (see conftest.py). Every Flask CLI command imports the app, so the suite runs as
+few as it can: `flask db history` (which reads only the migration scripts) once per submission for
+its heads, and the upgrade from an empty database once, which later tests reuse while
+`app_control.state` says the database is still at the head. Each test still gets the state it
 needs on its own (an emptied database and an upgrade) when an earlier test did not leave it there.
 The next test that uses `client` gets a fresh, migrated, serving app first.
 """
@@ -92,20 +92,6 @@ def _column(app_control, table: str, name: str) -> dict | None:
         if column["name"] == name:
             return column
     return None
-
-
-def test_app_does_not_create_tables_at_start(bare_client, app_control):
-    """The app creates no tables at import or start-up (no create_all): the schema comes only from migrations."""
-    app_control.restart(fresh_db=True, setup=False, serve=True)
-    bare_client.get("/login")
-    bare_client.get("/notes")
-    check = _history(app_control, run_now=True)  # imports the app once more, as any CLI command does
-    made = sorted(table_names(app_control) & {"users", "notes"})
-    assert not made, (
-        f"before any `flask db upgrade`, the started app had already created the tables {made}: the schema must come "
-        "from the migrations only (no db.create_all() at import or start-up)"
-        + ("" if check.exit_code == 0 else f"; `flask db history` also exited {check.exit_code}: {_tail(check.output)}")
-    )
 
 
 def test_upgrade_on_empty_database_creates_users_and_notes(app_control):
@@ -292,4 +278,19 @@ def test_data_migration_fills_word_count(app_control):
     assert not wrong, (
         f"the data migration computed a wrong word_count for {len(wrong)} of {len(inserted)} existing notes: "
         + "; ".join(wrong[:5])
+    )
+
+
+# Last: it needs a served app, while the tests above need only the idle one the lane starts with.
+def test_app_does_not_create_tables_at_start(bare_client, app_control):
+    """The app creates no tables at import or start-up (no create_all): the schema comes only from migrations."""
+    app_control.restart(fresh_db=True, setup=False, serve=True)
+    bare_client.get("/login")
+    bare_client.get("/notes")
+    check = _history(app_control, run_now=True)  # imports the app once more, as any CLI command does
+    made = sorted(table_names(app_control) & {"users", "notes"})
+    assert not made, (
+        f"before any `flask db upgrade`, the started app had already created the tables {made}: the schema must come "
+        "from the migrations only (no db.create_all() at import or start-up)"
+        + ("" if check.exit_code == 0 else f"; `flask db history` also exited {check.exit_code}: {_tail(check.output)}")
     )
