@@ -27,6 +27,7 @@ import signal
 import socket
 import sys
 import traceback
+from typing import Any
 
 SOCKET_PATH = "/tmp/grader-forkserver.sock"
 _STARTED = b"started\n"
@@ -74,14 +75,14 @@ def run_command(argv: list[str], scripts: dict[str, str]) -> None:
         try:
             os.execvp(argv[0], argv)
         except OSError as exc:
-            why = "command not found" if isinstance(exc, FileNotFoundError) else exc.strerror.lower()
+            why = "command not found" if isinstance(exc, FileNotFoundError) else str(exc.strerror).lower()
             print(f"{argv[0]}: {why}", file=sys.stderr, flush=True)
             sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
     bin_dir = os.path.dirname(sys.executable)
     sys.argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
     sys.path[0] = bin_dir
     module, _, attribute = target.partition(":")
-    function = __import__(module, fromlist=["_"])
+    function: Any = __import__(module, fromlist=["_"])
     for part in attribute.strip().split("."):
         function = getattr(function, part)
     sys.exit(function())
@@ -163,7 +164,7 @@ def _handle(connection: socket.socket, scripts: dict[str, str]) -> None:
         os.close(fd)
     connection.sendall(_STARTED)
     process = os.pidfd_open(pid)
-    ready, _, _ = select.select([connection, process], [], [])
+    ready, _, _ = select.select([connection.fileno(), process], [], [])
     if process in ready:
         _, status = os.waitpid(pid, 0)
         code = os.waitstatus_to_exitcode(status)
@@ -200,7 +201,7 @@ def launch(spec: dict) -> None:
 
     The fork server listens before it preloads, so a command sent meanwhile waits in the backlog."""
     sys.path[0] = os.path.dirname(sys.executable)
-    serve = spec.get("serve")
+    serve: str | None = spec.get("serve")
     if not serve:
         path = spec.get("socket", SOCKET_PATH)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -217,6 +218,7 @@ def launch(spec: dict) -> None:
     sys.stderr.flush()
     if not serve:
         serve_forever(listener, scripts)
+        return
     run_setup(spec.get("setup", []), scripts)
     words = _command_words(serve)
     if words[0] == "/bin/sh":

@@ -76,10 +76,8 @@ def test_serving_container_runs_setup_then_gunicorn_and_nothing_else(control):
 
 def test_a_command_past_its_time_limit_is_killed_with_its_children(control):
     control.restart(fresh_db=True, setup=False, serve=False)
-    result = control.run(
-        [control.settings.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH, "/bin/sh", "-c", "sleep 40 & sleep 41"],
-        timeout=2,
-    )
+    client = [control.settings.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH]
+    result = control.run([*client, "/bin/sh", "-c", "sleep 40 & sleep 41"], timeout=2)
     assert result.timed_out
     assert not [line for line in _processes(control) if line.startswith("sleep 4")]
 
