@@ -27,6 +27,12 @@ class Category(Strict):
         description="Categories of one lane run in order against one app; lanes run at the same time, each with "
         "its own app, database and socket (e.g. migrations, which drive only the Flask CLI, beside the HTTP suites).",
     )
+    idle_start: bool = Field(
+        False,
+        description="When this category begins a lane other than the first: the lane's app starts idle (no setup, "
+        "no server), for tests that drive the Flask CLI and start the app themselves. Otherwise the lane's app is "
+        "set up and serving before its tests start.",
+    )
 
 
 class RunSpec(Strict):

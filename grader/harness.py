@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from grader.assignment import Assignment, Category, category_of_file, test_functions
 from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
-from grader.errors import InfraError
+from grader.errors import BootFailed, InfraError
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
-from grader.pod import start_lane
+from grader.pod import restart_app, start_lane, wait_until_ready
 from grader.settings import PROJECT_ROOT, Settings
-from harness.control import SuiteSession
+from harness.control import LaneBootFailure, SuiteSession
 
 _MAX_RESULT_LINE = 256 * 1024
 
@@ -74,21 +74,24 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     """Run every hidden test once, each lane of categories in its own pytest process against its own app,
     the lanes at the same time (in turn without `parallel_lanes`); the whole suite is stopped at `suite_timeout_s`.
 
-    Within a lane, a later category that serves the app differently (four workers after one...) gets a spare
-    pod booted in the background from the lane's start, so its tests start on a booted app.
+    Each lane after the first boots its own app first (unless it starts idle). Within a lane, a later
+    category that serves the app differently (four workers after one...) gets a spare pod booted in the
+    background from the lane's start, so its tests start on a booted app.
     """
     work = settings.work_dir / pod.job_id / "suite"
     deadline = time.monotonic() + settings.suite_timeout_s
     serve_by_category = {c.id: assignment.serve_of(c) for c in assignment.categories}
 
     def run_lane(index: int, categories: list[Category]) -> tuple[list[TestResult], str]:
-        lane_pod = pod if index == 0 else start_lane(pod, assignment, settings, client, index)
+        lane_pod, failures = (pod, []) if index == 0 else _boot_lane(pod, assignment, settings, client, index)
         files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
         later = dict.fromkeys(assignment.serve_of(c) for c in categories[1:])
         spares = [serve for serve in later if serve != assignment.serve_of(categories[0])]
-        return _run_pytest(
-            lane_pod, files, serve_by_category, spares, assignment, settings, work / categories[0].lane, deadline
+        session = SuiteSession(
+            pod=lane_pod, settings=settings.model_dump(mode="json"), serve_by_category=serve_by_category,
+            spare_serves=spares, boot_failures=failures,
         )
+        return _run_pytest(session, files, assignment, settings, work / categories[0].lane, deadline)
 
     lanes = assignment.lanes()
     with ThreadPoolExecutor(max_workers=len(lanes) if settings.parallel_lanes else 1) as pool:
@@ -104,16 +107,30 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings), limits_hit=limits)
 
 
+def _boot_lane(
+    pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient, index: int
+) -> tuple[Pod, list[LaneBootFailure]]:
+    """Another lane's pod, its app booted unless the lane starts idle. A boot that fails costs only the lane's
+    tests that need the app served: they fail at once with the app's output, and an idle app on the same
+    database takes its place, for the Flask CLI and SQL."""
+    lane_pod = start_lane(pod, assignment, settings, client, index)
+    if not lane_pod.serving:
+        return lane_pod, []
+    try:
+        wait_until_ready(lane_pod, client, settings)
+        return lane_pod, []
+    except BootFailed as exc:
+        failure = LaneBootFailure(serve=lane_pod.serving, reason=exc.reason, log_tail=exc.log_tail)
+        idle = restart_app(lane_pod, client, settings, fresh_db=False, setup=False, serve=False)
+        return idle, [failure]
+
+
 def _run_pytest(
-    pod: Pod, files: list[str], serve_by_category: dict[str, str], spare_serves: list[str], assignment: Assignment,
-    settings: Settings, work: Path, deadline: float,
+    session: SuiteSession, files: list[str], assignment: Assignment, settings: Settings, work: Path, deadline: float,
 ) -> tuple[list[TestResult], str]:
     """One pytest process over the test files; tests that never reported are errors."""
     work.mkdir(parents=True, exist_ok=True)
     session_file, results_file = str(work / "session.json"), str(work / "results.jsonl")
-    session = SuiteSession(
-        pod=pod, settings=settings.model_dump(mode="json"), serve_by_category=serve_by_category, spare_serves=spare_serves
-    )
     Path(session_file).write_text(session.model_dump_json(), encoding="utf-8")
     Path(results_file).unlink(missing_ok=True)
     env = {

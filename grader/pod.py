@@ -87,7 +87,8 @@ def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings
 
 
 def start_lane(first: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient, lane: int) -> Pod:
-    """Start relay and an idle app for another lane; its first test serves the app the way its category asks."""
+    """Start relay and app of another lane: idle if its first category starts idle, else set up and serving that
+    category's way, without waiting (the caller waits, and so holds the pod even if the boot fails)."""
     return _start(first.job_id, first.image, assignment, settings, client, lane=lane)
 
 
@@ -139,7 +140,8 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, cli
         serve=assignment.serve_of(categories[0]), port=run.port, ready_path=run.ready_path,
         database_path=run.database_path, lane=lane_id,
     )
-    return _launch_app(client, pod, settings, serve=lane == 0)
+    serve = lane == 0 or not categories[0].idle_start
+    return _launch_app(client, pod, settings, serve=serve, wait=lane == 0)
 
 
 def start_spare(pod: Pod, serve: str, name: str, settings: Settings, client: docker.DockerClient) -> Pod:

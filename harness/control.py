@@ -37,6 +37,14 @@ print(json.dumps([[v.hex() if isinstance(v, bytes) else v for v in row] for row 
 """
 
 
+class LaneBootFailure(BaseModel):
+    """The lane's app failed to boot before its suite started; the tests that need it served fail with this."""
+
+    serve: str
+    reason: str
+    log_tail: str = ""
+
+
 class SuiteSession(BaseModel):
     """What the grader hands the pytest process: the pod and the settings it was started with."""
 
@@ -46,6 +54,7 @@ class SuiteSession(BaseModel):
     settings: dict[str, object]
     serve_by_category: dict[str, str] = {}
     spare_serves: list[str] = []
+    boot_failures: list[LaneBootFailure] = []
 
 
 class AppControl:
@@ -61,7 +70,9 @@ class AppControl:
         self.serve_by_category = session.serve_by_category
         self._client = connect(self.settings)
         self.needs_restore = False
-        self._boot_failures: dict[tuple[str, bool], BootFailed] = {}
+        self._boot_failures: dict[tuple[str, bool], BootFailed] = {
+            (f.serve, True): _with_output(BootFailed(f.reason, log_tail=f.log_tail)) for f in session.boot_failures
+        }
         self.state = ""
         self._spares: dict[str, Future[Pod]] = {}
         for index, serve in enumerate(session.spare_serves):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
 from grader.models import Status
+from grader.settings import PROJECT_ROOT
 from tests.conftest import REFERENCE
 from tests.integration.conftest import BOOT_FAILS
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ASSIGNMENTS = PROJECT_ROOT / "assignments"
 
 
 def test_reference_solution_gets_full_marks(grade, git_repo, settings):
@@ -29,7 +34,7 @@ def test_reference_solution_gets_full_marks(grade, git_repo, settings):
     assert "flask-notes" in (folder / "report.html").read_text()
     assert report.provenance.commit and report.provenance.image_id and report.provenance.requirements_sha256
     app_output = report.logs["app output"]
-    assert "--- lane main ---" in app_output and "--- lane cli ---" in app_output, app_output[:400]
+    assert all(f"--- lane {lane} ---" in app_output for lane in ("main", "cli", "concurrency")), app_output[:400]
     assert not (settings.sockets_dir / report.id).exists()
 
 
@@ -58,7 +63,7 @@ app = create_app()
 '''
 
 
-_FAILS_ON_FOUR_WORKERS = '''"""Serves on one worker; refuses to start under four (the concurrency category's spare pod)."""
+_FAILS_ON_FOUR_WORKERS = '''"""Serves on one worker; refuses to start under four (the concurrency category's app)."""
 
 import sys
 
@@ -71,10 +76,26 @@ app = create_app()
 '''
 
 
-def test_spare_pod_boot_failure_costs_only_its_category(grade, git_repo):
-    """The four-worker spare pod booted in the background fails: every concurrency test errors with the boot
-    failure (raised at once after the first), the other categories keep full marks."""
-    report = grade(str(git_repo(REFERENCE, files={"wsgi.py": _FAILS_ON_FOUR_WORKERS})), boot_timeout_s=10)
+def _concurrency_in_the_main_lane(folder: Path) -> Path:
+    """A copy of the assignments folder where flask-notes runs concurrency after the functional suites, in the
+    main lane: its four-worker app is then a spare pod, booted in the background from the lane's start."""
+    shutil.copytree(ASSIGNMENTS / "flask-notes", folder / "flask-notes", ignore=shutil.ignore_patterns("solutions"))
+    toml = folder / "flask-notes" / "assignment.toml"
+    text = toml.read_text()
+    assert 'lane = "concurrency"\n' in text
+    toml.write_text(text.replace('lane = "concurrency"\n', ""))
+    return folder
+
+
+@pytest.mark.parametrize("concurrency", ["own lane", "spare pod in the main lane"])
+def test_four_worker_boot_failure_costs_only_its_category(grade, git_repo, short_tmp, concurrency):
+    """The four-worker app (booted at its lane's start, or as a spare pod in the background) fails: every
+    concurrency test errors with the boot failure (raised at once after the first), the other categories keep
+    full marks."""
+    overrides = {"boot_timeout_s": 10}
+    if concurrency != "own lane":
+        overrides["assignments_dir"] = _concurrency_in_the_main_lane(short_tmp / "assignments")
+    report = grade(str(git_repo(REFERENCE, files={"wsgi.py": _FAILS_ON_FOUR_WORKERS})), **overrides)
     assert report.status is Status.graded, report.reason
     scores = {c.id: c.score for c in report.categories}
     assert scores == {"auth": 25, "access_split": 25, "migrations": 25, "concurrency": 0}, scores
