@@ -163,16 +163,29 @@ def _handle(connection: socket.socket, scripts: dict[str, str]) -> None:
     for fd in fds:
         os.close(fd)
     connection.sendall(_STARTED)
-    process = os.pidfd_open(pid)
-    ready, _, _ = select.select([connection.fileno(), process], [], [])
-    if process in ready:
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        _kill_group(pid)
-        connection.sendall(f"{128 - code if code < 0 else code}\n".encode())
-    else:
-        _kill_group(pid)
+    status = _wait_unless_gone(pid, connection)
+    _kill_group(pid)
+    if status is None:
         os.waitpid(pid, 0)
+        return
+    code = os.waitstatus_to_exitcode(status)
+    connection.sendall(f"{128 - code if code < 0 else code}\n".encode())
+
+
+def _wait_unless_gone(pid: int, connection: socket.socket) -> int | None:
+    """The command's wait status, or None as soon as the client hangs up (it was killed at its time limit)."""
+    try:
+        process: int | None = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # kernels before 5.3: poll instead
+        process = None
+    while True:
+        watched = [connection.fileno()] + ([process] if process is not None else [])
+        ready, _, _ = select.select(watched, [], [], None if process is not None else 0.02)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if connection.fileno() in ready:
+            return None
 
 
 def _kill_group(pid: int) -> None:
