@@ -75,6 +75,18 @@ class Assignment(Strict):
             raise ValueError(f"run.serve must bind run.port {self.run.port}")
         return self
 
+    @model_validator(mode="after")
+    def _idle_start_begins_a_later_lane(self) -> Assignment:
+        lanes = self.lanes()
+        starts = {lane[0].id for lane in lanes[1:]}
+        for category in self.categories:
+            if category.idle_start and category.id not in starts:
+                raise ValueError(
+                    f"category {category.id!r}: idle_start applies only to the first category of a lane other than "
+                    f"the first ({lanes[0][0].lane!r} boots its app as the grade's boot stage)"
+                )
+        return self
+
     @property
     def tests_dir(self) -> Path:
         return self.folder / "tests"

@@ -12,9 +12,13 @@ libraries the assignment names (`run.preload`), never the candidate's own module
   and standard streams to the fork server and exits with the command's status. When no fork server
   answers, it execs the command itself: the server only ever makes a command faster.
 
-A command that is a console script of the app's environment (`flask`, `gunicorn`) is called in-process,
-as its wrapper script would call it; anything else goes through /bin/sh. Standard library only; the
-grader passes this file's text as `python -c` source, so nothing is mounted into the container.
+The grader runs one on its own side too, with pytest and the harness imported, and forks each lane's
+hidden-suite process from it (see grader/harness.py); it ends when the process that started it does.
+
+A command that is a console script of the environment (`flask`, `gunicorn`) or `python -m MODULE` with
+this Python is run in-process, as its wrapper script or `-m` would run it; anything else is exec'd.
+Standard library only; the grader passes this file's text as `python -c` source, so nothing is mounted
+into the container.
 """
 
 from __future__ import annotations
@@ -68,8 +72,22 @@ def needs_shell(command: str) -> bool:
     return not (words and plain and "=" not in words[0])
 
 
+def _is_this_python(program: str) -> bool:
+    from shutil import which
+
+    return program == sys.executable or ("/" not in program and which(program) == sys.executable)
+
+
 def run_command(argv: list[str], scripts: dict[str, str]) -> None:
-    """Become the command, never returning: a console script in-process, anything else exec'd."""
+    """Become the command, never returning: a console script or `python -m MODULE` of this environment
+    in-process, anything else exec'd."""
+    if len(argv) >= 3 and argv[1] == "-m" and _is_this_python(argv[0]):
+        import runpy
+
+        sys.argv = ["-m", *argv[3:]]
+        sys.path[0] = os.getcwd()
+        runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
+        sys.exit(0)
     target = scripts.get(argv[0]) if argv else None
     if target is None:
         try:
@@ -195,10 +213,20 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def serve_forever(listener: socket.socket, scripts: dict[str, str]) -> None:
-    """Accept commands until killed; each connection is handled in a fork, reaped by the kernel."""
+def serve_forever(listener: socket.socket, scripts: dict[str, str], parent: int | None = None) -> None:
+    """Accept commands until killed (or, given a `parent`, until that process is gone); each connection is
+    handled in a fork, reaped by the kernel."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     while True:
+        if parent is not None:
+            ready, _, _ = select.select([listener], [], [], 1.0)
+            if os.getppid() != parent:
+                try:
+                    os.unlink(listener.getsockname())
+                finally:
+                    os._exit(0)
+            if not ready:
+                continue
         connection, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
@@ -230,7 +258,7 @@ def launch(spec: dict) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if not serve:
-        serve_forever(listener, scripts)
+        serve_forever(listener, scripts, spec.get("parent"))
         return
     run_setup(spec.get("setup", []), scripts)
     words = _command_words(serve)

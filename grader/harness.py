@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import docker
 from pydantic import ValidationError
 
+from grader import forkserver
 from grader.assignment import Assignment, Category, category_of_file, test_functions
 from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
 from grader.errors import BootFailed, InfraError
@@ -27,6 +29,49 @@ from grader.settings import PROJECT_ROOT, Settings
 from harness.control import LaneBootFailure, SuiteSession
 
 _MAX_RESULT_LINE = 256 * 1024
+_SUITE_PRELOAD = [
+    "pytest", "_pytest.main", "_pytest.python", "_pytest.fixtures", "_pytest.runner", "pytest_timeout",
+    "harness.plugin", "requests", "docker",
+]
+
+
+class SuiteForkServer:
+    """A fork server (grader/forkserver.py) on the grader's side with pytest and the harness imported: each
+    lane's pytest process forks from it instead of importing them again (about 0.4 CPU-s and 0.3 s a lane).
+
+    One per grading process, started at its first suite; it exits when that process does. When it is gone,
+    the pytest process is simply started as before."""
+
+    _by_process: dict[int, SuiteForkServer] = {}
+    _starting = threading.Lock()
+
+    def __init__(self, path: Path, process: subprocess.Popen[bytes]) -> None:
+        self.path, self.process = path, process
+
+    @classmethod
+    def socket_for_this_process(cls, settings: Settings, env: dict[str, str]) -> Path | None:
+        with cls._starting:
+            return cls._socket(settings, env)
+
+    @classmethod
+    def _socket(cls, settings: Settings, env: dict[str, str]) -> Path | None:
+        server = cls._by_process.get(os.getpid())
+        if server is not None and server.process.poll() is None and server.path.exists():
+            return server.path
+        path = settings.sockets_dir / f"suite-{os.getpid()}.sock"
+        if len(str(path)) > 100:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        spec = {"socket": str(path), "preload": _SUITE_PRELOAD, "parent": os.getpid()}
+        process = subprocess.Popen(
+            [sys.executable, "-c", forkserver.source(), "launch", json.dumps(spec)], env=env, cwd=PROJECT_ROOT,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 2
+        while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        cls._by_process[os.getpid()] = cls(path, process)
+        return path if path.exists() else None
 
 
 def _command(files: list[str], tests_dir: str, session_file: str, results_file: str, settings: Settings) -> list[str]:
@@ -142,6 +187,9 @@ def _run_pytest(
     }
     stopped = ""
     command = _command(files, str(assignment.tests_dir), session_file, results_file, settings)
+    server = SuiteForkServer.socket_for_this_process(settings, env)
+    if server is not None:
+        command = [sys.executable, "-I", "-S", "-c", forkserver.source(), "client", str(server), *command]
     try:
         process = subprocess.run(
             command, env=env, cwd=work, capture_output=True, text=True,

@@ -53,3 +53,31 @@ def test_lane_name_must_fit_a_socket_path(tmp_path):
     )
     with pytest.raises(AssignmentError, match=r"categories\.0\.lane"):
         load_assignment_folder(tmp_path)
+
+
+def _toml(categories: list[tuple[str, str | None, bool]]) -> str:
+    return 'id = "x"\ntitle = "X"\nversion = "1"\n' + "".join(
+        f'[[categories]]\nid = "{cid}"\ntitle = "{cid}"\nweight = 1\n'
+        + (f'lane = "{lane}"\n' if lane else "")
+        + ("idle_start = true\n" if idle else "")
+        for cid, lane, idle in categories
+    )
+
+
+@pytest.mark.parametrize(
+    ("categories", "valid"),
+    [
+        ([("a", None, False), ("b", "cli", True), ("c", "cli", False)], True),
+        ([("a", None, True), ("b", "cli", False)], False),
+        ([("a", None, False), ("b", "cli", False), ("c", "cli", True)], False),
+    ],
+    ids=["begins a later lane", "first lane", "not first in its lane"],
+)
+def test_idle_start_only_where_a_lane_begins(tmp_path, categories, valid):
+    """idle_start means something only for the category that begins a lane after the first; elsewhere it is refused."""
+    (tmp_path / "assignment.toml").write_text(_toml(categories))
+    if valid:
+        assert [c.idle_start for c in load_assignment_folder(tmp_path).categories] == [False, True, False]
+    else:
+        with pytest.raises(AssignmentError, match="idle_start applies only"):
+            load_assignment_folder(tmp_path)

@@ -107,3 +107,32 @@ def test_a_module_that_fails_to_import_leaves_nothing_behind(tmp_path, monkeypat
     assert "half_broken" not in sys.modules
     assert "fractions" not in sys.modules
     assert "json" in sys.modules
+
+
+def test_python_dash_m_of_this_python_runs_in_the_fork(server, short_tmp):
+    """`python -m MODULE` with the server's own Python is run in the forked child (no new interpreter), with
+    the module found from the working directory, as `-m` would find it."""
+    (short_tmp / "probe_module.py").write_text(
+        "import sys\nprint('\\0launch\\0' in open('/proc/self/cmdline').read(), sys.argv[1:])\nsys.exit(4)\n"
+    )
+    result = through(server, sys.executable, "-m", "probe_module", "a", "b", cwd=short_tmp)
+    assert result.returncode == 4, result.stderr
+    assert result.stdout.strip() == "True ['a', 'b']"
+
+
+def test_a_server_with_a_parent_ends_with_it(short_tmp):
+    """Given `parent`, the server exits (and removes its socket) once that process is gone."""
+    path = short_tmp / "owned.sock"
+    spec = json.dumps({"socket": str(path), "parent": 0}).replace('"parent": 0', '"parent": PARENT')
+    script = f'{sys.executable} -c "$PROGRAM" launch "$(echo \'{spec}\' | sed "s/PARENT/$$/")" & sleep 1.5'
+    parent = subprocess.Popen(["/bin/bash", "-c", script], env={**os.environ, "PROGRAM": PROGRAM})
+    deadline = time.monotonic() + 5
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert path.exists(), "the server did not start"
+    assert through(path, "/bin/sh", "-c", "exit 5").returncode == 5
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists(), "the server outlived its parent"
