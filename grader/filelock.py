@@ -1,4 +1,5 @@
-"""An exclusive lock on a file, for processes on one host that must take turns (builds, migrations)."""
+"""Locks on files, for processes on one host that must take turns (builds, migrations) or share a few slots
+(lanes)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,21 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
+
+
+def take_free_slot(folder: Path, count: int) -> IO[str] | None:
+    """Hold one of `count` slot files in `folder` if one is free now (closing the handle frees it; so does the
+    holder's death); None when all are held."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(folder / f"slot-{index}", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            handle.close()
+    return None
 
 
 @contextmanager

@@ -13,8 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import IO
 
 import docker
 from pydantic import ValidationError
@@ -23,6 +25,7 @@ from grader import forkserver
 from grader.assignment import Assignment, Category, category_of_file, test_functions
 from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
 from grader.errors import BootFailed, InfraError
+from grader.filelock import take_free_slot
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
 from grader.pod import restart_app, start_lane, wait_until_ready
 from grader.settings import PROJECT_ROOT, Settings
@@ -117,7 +120,8 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
 
 def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
     """Run every hidden test once, each lane of categories in its own pytest process against its own app,
-    the lanes at the same time (in turn without `parallel_lanes`); the whole suite is stopped at `suite_timeout_s`.
+    the lanes at the same time while lane slots are free (see `_schedule_lanes`); the whole suite is stopped
+    at `suite_timeout_s`.
 
     Each lane after the first boots its own app first (unless it starts idle). Within a lane, a later
     category that serves the app differently (four workers after one...) gets a spare pod booted in the
@@ -138,9 +142,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
         )
         return _run_pytest(session, files, assignment, settings, work / categories[0].lane, deadline)
 
-    lanes = assignment.lanes()
-    with ThreadPoolExecutor(max_workers=len(lanes) if settings.parallel_lanes else 1) as pool:
-        finished = list(pool.map(run_lane, range(len(lanes)), lanes))
+    finished = _schedule_lanes(assignment.lanes(), run_lane, settings)
     order = {c.id: i for i, c in enumerate(assignment.categories)}
     results = sorted((r for lane_results, _ in finished for r in lane_results), key=lambda r: order.get(r.category, len(order)))
     stopped = next((reason for _, reason in finished if reason), "")
@@ -150,6 +152,42 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     if oom_kills(client, pod.job_id, pod.started_at) > 0:
         limits.append("memory")
     return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings), limits_hit=limits)
+
+
+LaneResult = tuple[list[TestResult], str]
+
+
+def _schedule_lanes(
+    lanes: list[list[Category]], run_lane: Callable[[int, list[Category]], LaneResult], settings: Settings
+) -> list[LaneResult]:
+    """Run the lanes, the first at once; each further one beside it while a machine-wide lane slot is free
+    (and `parallel_lanes`), else when this grade has no lane running. Slots are flocks, so lanes of every
+    grading process on the host count, and a slot held by a process that died is free again."""
+    slots = settings.lane_slots or os.cpu_count() or 1
+    folder = settings.data_dir / "lane-slots"
+    results: dict[int, LaneResult] = {}
+    pending = list(range(len(lanes)))
+
+    def run(index: int, slot: IO[str] | None) -> LaneResult:
+        try:
+            return run_lane(index, lanes[index])
+        finally:
+            if slot is not None:
+                slot.close()
+
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        running: dict[Future[LaneResult], int] = {}
+        while pending or running:
+            while pending:
+                slot = take_free_slot(folder, slots) if settings.parallel_lanes or not running else None
+                if slot is None and running:
+                    break
+                index = pending.pop(0)
+                running[pool.submit(run, index, slot)] = index
+            done, _ = wait(running, timeout=0.25 if pending else None, return_when=FIRST_COMPLETED)
+            for future in done:
+                results[running.pop(future)] = future.result()
+    return [results[index] for index in range(len(lanes))]
 
 
 def _boot_lane(

@@ -56,8 +56,14 @@ class Settings(BaseSettings):
     suite_timeout_s: float = Field(600, description="The whole hidden suite (the pytest process is killed).")
     parallel_lanes: bool = Field(
         True,
-        description="Run an assignment's lanes at the same time, each on its own app: a single grade finishes "
-        "sooner. When the workers already keep every core busy it buys no throughput; false runs them in turn.",
+        description="Run an assignment's lanes at the same time, each on its own app, while lane slots are free: a "
+        "single grade finishes sooner. False runs them in turn.",
+    )
+    lane_slots: int = Field(
+        0, ge=0,
+        description="How many lanes may run at once on this machine, across all grading processes (0: one per "
+        "core). A grade always runs one lane; a further lane starts beside it only while a slot is free, else "
+        "after the grade's own lanes, in turn: busy workers then stop oversubscribing the cores.",
     )
     exec_timeout_s: float = Field(60, description="One command run in the app container by a test.")
 
