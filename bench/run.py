@@ -163,7 +163,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     results = {
         "machine": {"cores": os.cpu_count(), **_versions(client)},
-        "settings": {"parallel_lanes": settings.parallel_lanes, "lane_slots": settings.lane_slots or os.cpu_count()},
+        "settings": {"parallel_lanes": settings.parallel_lanes, "lane_slots": settings.lane_slot_count},
         "cold": {stage: _spread([t[stage] for t in cold]) for stage in STAGES},
         "warm": {stage: _spread([t[stage] for t in warm]) for stage in STAGES},
         "cpu_s": {name: _spread([t["cpu_s"] for t in series]) for name, series in (("cold", cold), ("warm", warm))},

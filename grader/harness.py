@@ -163,7 +163,7 @@ def _schedule_lanes(
     """Run the lanes, the first at once; each further one beside it while a machine-wide lane slot is free
     (and `parallel_lanes`), else when this grade has no lane running. Slots are flocks, so lanes of every
     grading process on the host count, and a slot held by a process that died is free again."""
-    slots = settings.lane_slots or os.cpu_count() or 1
+    slots = settings.lane_slot_count
     folder = settings.data_dir / "lane-slots"
     results: dict[int, LaneResult] = {}
     pending = list(range(len(lanes)))

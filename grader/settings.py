@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -62,8 +63,9 @@ class Settings(BaseSettings):
     lane_slots: int = Field(
         0, ge=0,
         description="How many lanes may run at once on this machine, across all grading processes (0: one per "
-        "core). A grade always runs one lane; a further lane starts beside it only while a slot is free, else "
-        "after the grade's own lanes, in turn: busy workers then stop oversubscribing the cores.",
+        "core, plus one, since a lane spends part of its time waiting for its app). A grade always runs one lane; "
+        "a further lane starts beside it only while a slot is free, else after the grade's own lanes, in turn: "
+        "busy workers then stop oversubscribing the cores.",
     )
     exec_timeout_s: float = Field(60, description="One command run in the app container by a test.")
 
@@ -158,6 +160,11 @@ class Settings(BaseSettings):
                 "clone, build, boot, suite); raise it or leave it at 0 to derive it"
             )
         return self
+
+    @property
+    def lane_slot_count(self) -> int:
+        """`lane_slots`, or its default: one per core, plus one."""
+        return self.lane_slots or (os.cpu_count() or 1) + 1
 
     @property
     def sockets_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -88,3 +89,9 @@ def test_slots_are_freed_when_lanes_end_even_by_an_error(settings):
         _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 3}))
     slots = [take_free_slot(settings.data_dir / "lane-slots", 3) for _ in range(3)]
     assert all(slots), "a lane slot stayed held after its lane ended"
+
+
+def test_default_slots_are_one_per_core_plus_one(settings):
+    """0 means the default: a lane waits on its app part of the time, so one more lane than cores fits."""
+    assert settings.model_copy(update={"lane_slots": 0}).lane_slot_count == (os.cpu_count() or 1) + 1
+    assert settings.model_copy(update={"lane_slots": 5}).lane_slot_count == 5
