@@ -32,6 +32,7 @@ from grader.settings import PROJECT_ROOT, Settings
 from harness.control import LaneBootFailure, SuiteSession
 
 _MAX_RESULT_LINE = 256 * 1024
+LaneResult = tuple[list[TestResult], str]
 _SUITE_PRELOAD = [
     "pytest", "_pytest.main", "_pytest.python", "_pytest.fixtures", "_pytest.runner", "pytest_timeout",
     "harness.plugin", "requests", "docker",
@@ -131,7 +132,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     deadline = time.monotonic() + settings.suite_timeout_s
     serve_by_category = {c.id: assignment.serve_of(c) for c in assignment.categories}
 
-    def run_lane(index: int, categories: list[Category]) -> tuple[list[TestResult], str]:
+    def run_lane(index: int, categories: list[Category]) -> LaneResult:
         lane_pod, failures = (pod, []) if index == 0 else _boot_lane(pod, assignment, settings, client, index)
         files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
         later = dict.fromkeys(assignment.serve_of(c) for c in categories[1:])
@@ -152,9 +153,6 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     if oom_kills(client, pod.job_id, pod.started_at) > 0:
         limits.append("memory")
     return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings), limits_hit=limits)
-
-
-LaneResult = tuple[list[TestResult], str]
 
 
 def _schedule_lanes(
@@ -210,7 +208,7 @@ def _boot_lane(
 
 def _run_pytest(
     session: SuiteSession, files: list[str], assignment: Assignment, settings: Settings, work: Path, deadline: float,
-) -> tuple[list[TestResult], str]:
+) -> LaneResult:
     """One pytest process over the test files; tests that never reported are errors."""
     work.mkdir(parents=True, exist_ok=True)
     session_file, results_file = str(work / "session.json"), str(work / "results.jsonl")
