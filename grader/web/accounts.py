@@ -15,11 +15,11 @@ from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from grader.store import submissions, utcnow
-from grader.web.tables import api_tokens, candidate_links, invitations, users
+from grader.web.tables import api_tokens, candidate_links, invitations, login_failures, users
 
 
 class Role(str, Enum):
@@ -116,6 +116,28 @@ class Accounts:
             check_password_hash(generate_password_hash("x"), password)  # the same work whether or not the user exists
             return None
         return self._user(row) if check_password_hash(row["password_hash"], password) else None
+
+    def login_failures(self, email: str, address: str, window_s: float) -> int:
+        """Failed logins of this e-mail from this client address within the last `window_s` seconds."""
+        since = utcnow() - timedelta(seconds=window_s)
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(login_failures).where(
+                    login_failures.c.email == email.strip().lower(), login_failures.c.address == address,
+                    login_failures.c.at >= since,
+                )
+            ).scalar_one())
+
+    def note_login(self, email: str, address: str, succeeded: bool, window_s: float) -> None:
+        """Record a failed login, or forget this pair's failures after a success; failures older than the
+        window are dropped as we go."""
+        key = (login_failures.c.email == email.strip().lower()) & (login_failures.c.address == address)
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.at < utcnow() - timedelta(seconds=window_s)))
+            if succeeded:
+                conn.execute(delete(login_failures).where(key))
+            else:
+                conn.execute(insert(login_failures).values(email=email.strip().lower()[:255], address=address[:64], at=utcnow()))
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:

@@ -56,12 +56,19 @@ admin_required = role_required(Role.admin)
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | str:
+def login() -> Response | str | tuple[str, int]:
     from grader.web import grader
 
     form = LoginForm()
     if form.validate_on_submit():
-        user = grader().accounts.authenticate(form.email.data or "", form.password.data or "")
+        service, email, address = grader(), form.email.data or "", request.remote_addr or "unknown"
+        settings = service.settings
+        if service.accounts.login_failures(email, address, settings.login_window_s) >= settings.login_attempts:
+            minutes = max(1, round(settings.login_window_s / 60))
+            flash(f"Too many failed logins for this e-mail from your address: try again in {minutes} minutes.")
+            return render_template("login.html", form=form), 429
+        user = service.accounts.authenticate(email, form.password.data or "")
+        service.accounts.note_login(email, address, user is not None, settings.login_window_s)
         if user is not None:
             login_user(user)
             return redirect(safe_next(request.args.get("next")) or url_for("review.submissions"))

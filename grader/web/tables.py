@@ -59,6 +59,15 @@ webhooks = Table(
     Column("created_at", DateTime, nullable=False),
 )
 
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(255), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("at", DateTime, nullable=False, index=True),
+)
+
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -114,3 +115,41 @@ def test_session_cookie_is_httponly_and_samesite(client, login):
     login(Role.reviewer)
     cookie = client.get_cookie("session")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
+
+
+def _form_login(client, email: str, password: str, address: str = "192.0.2.10"):
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    return client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_password_guessing_is_throttled_per_email_and_address(app, client, accounts, web_settings):
+    """After `login_attempts` wrong passwords for one e-mail from one address, even the right password is
+    refused with 429 for the window; another address is not affected; after the window it works again."""
+    app.extensions["grader"].settings = web_settings.model_copy(update={"login_attempts": 3, "login_window_s": 2})
+    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    for _ in range(3):
+        assert _form_login(client, "ann@example.com", "wrong password").status_code == 200
+    refused = _form_login(client, "ann@example.com", PASSWORD)
+    assert refused.status_code == 429
+    assert "Too many failed logins" in refused.get_data(as_text=True)
+    assert client.get("/submissions").status_code == 302, "a refused login must not open a session"
+    assert _form_login(client, "ANN@example.com ", PASSWORD).status_code == 429, "the e-mail is compared as stored"
+    assert _form_login(client, "ann@example.com", PASSWORD, address="192.0.2.99").status_code == 302
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/login").get_data(as_text=True))})
+    time.sleep(2.1)
+    assert _form_login(client, "ann@example.com", PASSWORD).status_code == 302
+
+
+def test_a_successful_login_forgets_the_failures_before_it(app, client, accounts, web_settings):
+    app.extensions["grader"].settings = web_settings.model_copy(update={"login_attempts": 3})
+    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    for _ in range(2):
+        _form_login(client, "ann@example.com", "wrong password")
+    assert _form_login(client, "ann@example.com", PASSWORD).status_code == 302
+    for _ in range(2):
+        _form_login(client, "ann@example.com", "wrong password")
+    assert _form_login(client, "ann@example.com", PASSWORD).status_code == 302
+    assert accounts.login_failures("ann@example.com", "192.0.2.10", 900) == 0
