@@ -56,6 +56,19 @@ class User(BaseModel):
         return self.role is Role.admin
 
 
+class ApiToken(BaseModel):
+    """An API token as its owner and administrators see it: never the token itself."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: int
+    user_id: int
+    owner: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
 class Invitation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -155,8 +168,34 @@ class Accounts:
         return token
 
     def user_by_api_token(self, token: str) -> User | None:
-        row = self._one(select(api_tokens.c.user_id).where(api_tokens.c.token_hash == token_hash(token)))
-        return self.user(row["user_id"]) if row else None
+        """The owner of a token that exists (a revoked one is gone); its last use is noted."""
+        digest = token_hash(token)
+        row = self._one(select(api_tokens.c.user_id).where(api_tokens.c.token_hash == digest))
+        if row is None:
+            return None
+        with self.engine.begin() as conn:
+            conn.execute(update(api_tokens).where(api_tokens.c.token_hash == digest).values(last_used_at=utcnow()))
+        return self.user(row["user_id"])
+
+    def list_api_tokens(self, user_id: int | None) -> list[ApiToken]:
+        """The user's tokens, or every user's when `user_id` is None (administrators), newest first."""
+        query = (
+            select(api_tokens, users.c.email.label("owner")).join(users, users.c.id == api_tokens.c.user_id)
+            .order_by(api_tokens.c.created_at.desc(), api_tokens.c.id.desc())
+        )
+        if user_id is not None:
+            query = query.where(api_tokens.c.user_id == user_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [ApiToken.model_validate(dict(row)) for row in rows]
+
+    def revoke_api_token(self, token_id: int, user_id: int | None) -> bool:
+        """Delete the token if it is the user's (anyone's when `user_id` is None); whether one was deleted."""
+        condition = api_tokens.c.id == token_id
+        if user_id is not None:
+            condition = condition & (api_tokens.c.user_id == user_id)
+        with self.engine.begin() as conn:
+            return conn.execute(delete(api_tokens).where(condition)).rowcount == 1
 
     # --- invitations -----------------------------------------------------------------------------
 

@@ -120,8 +120,23 @@ class TokenForm(FlaskForm):
 @bp.route("/tokens", methods=["GET", "POST"])
 @staff_required
 def tokens() -> str:
+    """Create a token; list the user's tokens (every user's for administrators), each with Revoke."""
     form = TokenForm()
     token = None
     if form.validate_on_submit():
         token = _g().accounts.create_api_token(current_user.id, form.name.data or "")
-    return render_template("tokens.html", form=form, token=token)
+    listed = _g().accounts.list_api_tokens(None if current_user.is_admin else current_user.id)
+    return render_template("tokens.html", form=form, token=token, tokens=listed, revoke_form=FlaskForm())
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+@staff_required
+def revoke_token(token_id: int) -> Response:
+    """A revoked token is deleted: the next API request with it answers 401. Only its owner or an
+    administrator may revoke it; anyone else gets 404, as for a token that does not exist."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if not _g().accounts.revoke_api_token(token_id, None if current_user.is_admin else current_user.id):
+        abort(404)
+    flash("Token revoked: requests with it now answer 401.")
+    return redirect(url_for("review.tokens"))

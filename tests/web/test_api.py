@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from grader.web.accounts import Role
+from tests.web.conftest import PASSWORD, csrf_of
 from tests.web.test_candidate import _finish
 
 
@@ -26,3 +29,48 @@ def test_api_invitation_submit_status_report(client, accounts, git_repo, store, 
     assert report["score"] == 5 and report["categories"][0]["tests"][0]["id"].endswith("secret_name")
     bad = client.post("/api/submissions", json={"assignment": "tiny", "repository": "ftp://x"}, headers=auth)
     assert bad.status_code == 400 and bad.is_json
+
+
+def _new_token_on_the_page(client, name: str) -> str:
+    token = csrf_of(client.get("/tokens").get_data(as_text=True))
+    page = client.post("/tokens", data={"name": name, "csrf_token": token}).get_data(as_text=True)
+    match = re.search(r'<code id="api-token">([^<]+)</code>', page)
+    assert match, "the new token is not shown"
+    return match.group(1)
+
+
+def _revoke(client, token_id: int):
+    token = csrf_of(client.get("/tokens").get_data(as_text=True))
+    return client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": token})
+
+
+def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_it(app, accounts, login):
+    """Tokens are listed (never shown again) with Revoke; after revoking, the API refuses the token; another
+    reviewer cannot revoke it (404, as for no token), an administrator can."""
+    ann, bob, admin = app.test_client(), app.test_client(), app.test_client()
+    for client, email, role in ((ann, "ann@example.com", Role.reviewer), (bob, "bob@example.com", Role.reviewer),
+                                (admin, "root@example.com", Role.admin)):
+        accounts.create_user(email, PASSWORD, role)
+        token = csrf_of(client.get("/login").get_data(as_text=True))
+        assert client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 302
+    first, second = _new_token_on_the_page(ann, "ats"), _new_token_on_the_page(ann, "script")
+    probe = app.test_client()
+    assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {first}"}).status_code == 404
+
+    listed = accounts.list_api_tokens(None)
+    assert [t.name for t in listed] == ["script", "ats"] and listed[1].last_used_at is not None
+    page = ann.get("/tokens").get_data(as_text=True)
+    assert "ats" in page and "script" in page and first not in page and second not in page
+    assert "ats" not in bob.get("/tokens").get_data(as_text=True), "a reviewer sees only their own tokens"
+    assert "ann@example.com" in admin.get("/tokens").get_data(as_text=True)
+
+    ats, script = listed[1].id, listed[0].id
+    assert _revoke(bob, ats).status_code == 404
+    assert ann.post(f"/tokens/{ats}/revoke").status_code == 400, "revoking needs the CSRF token"
+    assert _revoke(ann, ats).status_code == 302
+    refused = probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {first}"})
+    assert refused.status_code == 401 and refused.is_json
+    assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {second}"}).status_code == 404
+    assert _revoke(admin, script).status_code == 302
+    assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {second}"}).status_code == 401
+    assert accounts.list_api_tokens(None) == []
