@@ -228,6 +228,16 @@ class Accounts:
             rows = conn.execute(select(invitations).order_by(invitations.c.created_at.desc())).mappings().all()
         return [Invitation.model_validate(dict(r)) for r in rows]
 
+    def withdraw_invitation(self, invitation_id: int, user_id: int | None) -> bool:
+        """End an unexpired invitation now, if the user created it (any when `user_id` is None, administrators);
+        its link then refuses new submissions as expired. Whether one was withdrawn."""
+        now = utcnow()
+        condition = (invitations.c.id == invitation_id) & (invitations.c.expires_at > now)
+        if user_id is not None:
+            condition = condition & (invitations.c.created_by == user_id)
+        with self.engine.begin() as conn:
+            return conn.execute(update(invitations).where(condition).values(expires_at=now)).rowcount == 1
+
     def use_invitation(self, invitation_id: int, min_interval_s: float) -> bool:
         """Count one submission, atomically: only if unexpired, not used up, and not used in the last interval."""
         now = utcnow()

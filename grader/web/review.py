@@ -13,6 +13,7 @@ from wtforms import DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from grader.report import render_html
+from grader.store import utcnow
 from grader.web.auth import staff_required
 from grader.web.service import SORTS, list_submissions, load_report, progress, regrade_submission
 
@@ -110,7 +111,22 @@ def invitations() -> str:
             form.assignment.data, candidate=form.candidate.data or None, created_by=current_user.id,
             days=float(form.days.data or 0), max_uses=int(form.max_uses.data or 1))
         link = url_for("candidate.invitation", token=token, _external=True)
-    return render_template("invitations.html", form=form, link=link, invitations=g.accounts.list_invitations())
+    return render_template(
+        "invitations.html", form=form, link=link, invitations=g.accounts.list_invitations(), now=utcnow(),
+        withdraw_form=FlaskForm(),
+    )
+
+
+@bp.route("/invitations/<int:invitation_id>/withdraw", methods=["POST"])
+@staff_required
+def withdraw_invitation(invitation_id: int) -> Response:
+    """A leaked or mistaken link ends now; its creator or an administrator may do it, anyone else gets 404."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    if not _g().accounts.withdraw_invitation(invitation_id, None if current_user.is_admin else current_user.id):
+        abort(404)
+    flash(f"Invitation {invitation_id} withdrawn: its link accepts no more submissions.")
+    return redirect(url_for("review.invitations"))
 
 
 class TokenForm(FlaskForm):

@@ -64,6 +64,20 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
+def signed_in(app: Flask, accounts: Accounts):
+    """A new test client, logged in as a new staff user: for tests with several users at once."""
+
+    def run(email: str, role: Role = Role.reviewer) -> FlaskClient:
+        client = app.test_client()
+        accounts.create_user(email, PASSWORD, role)
+        token = csrf_of(client.get("/login").get_data(as_text=True))
+        assert client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 302
+        return client
+
+    return run
+
+
+@pytest.fixture
 def login(client: FlaskClient, accounts: Accounts):
     """Log the test client in as a new user of a role."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from grader.web.accounts import Role
-from tests.web.conftest import PASSWORD, csrf_of
+from tests.web.conftest import csrf_of
 from tests.web.test_candidate import _finish
 
 
@@ -44,15 +44,10 @@ def _revoke(client, token_id: int):
     return client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": token})
 
 
-def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_it(app, accounts, login):
+def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_it(app, accounts, signed_in):
     """Tokens are listed (never shown again) with Revoke; after revoking, the API refuses the token; another
     reviewer cannot revoke it (404, as for no token), an administrator can."""
-    ann, bob, admin = app.test_client(), app.test_client(), app.test_client()
-    for client, email, role in ((ann, "ann@example.com", Role.reviewer), (bob, "bob@example.com", Role.reviewer),
-                                (admin, "root@example.com", Role.admin)):
-        accounts.create_user(email, PASSWORD, role)
-        token = csrf_of(client.get("/login").get_data(as_text=True))
-        assert client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 302
+    ann, bob, admin = signed_in("ann@example.com"), signed_in("bob@example.com"), signed_in("root@example.com", Role.admin)
     first, second = _new_token_on_the_page(ann, "ats"), _new_token_on_the_page(ann, "script")
     probe = app.test_client()
     assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {first}"}).status_code == 404

@@ -74,6 +74,29 @@ def test_expired_invitation_is_refused(client, accounts, store, enqueued):
     assert enqueued == []
 
 
+def test_a_withdrawn_invitation_is_refused_and_only_its_creator_or_an_admin_may_withdraw_it(app, accounts, signed_in):
+    """Withdraw ends a link at once (410 from then on); another reviewer gets 404, an administrator may."""
+    ann, bob = signed_in("ann@example.com"), signed_in("bob@example.com")
+    admin, candidate = signed_in("root@example.com", Role.admin), app.test_client()
+    creator = accounts.user_by_email("ann@example.com")
+    links = [accounts.create_invitation("tiny", candidate=f"C{n}", created_by=creator.id, days=1, max_uses=2) for n in range(2)]
+    (first, first_invite), (second, second_invite) = links
+
+    def withdraw(client, invitation_id: int):
+        form = csrf_of(client.get("/invitations").get_data(as_text=True))
+        return client.post(f"/invitations/{invitation_id}/withdraw", data={"csrf_token": form})
+
+    assert "Withdraw" not in bob.get("/invitations").get_data(as_text=True), "bob created none of them"
+    assert withdraw(bob, first_invite.id).status_code == 404
+    assert candidate.get(f"/i/{first}").status_code == 200
+    assert ann.post(f"/invitations/{first_invite.id}/withdraw").status_code == 400, "withdrawing needs the CSRF token"
+    assert withdraw(ann, first_invite.id).status_code == 302
+    assert candidate.get(f"/i/{first}").status_code == 410
+    assert withdraw(ann, first_invite.id).status_code == 404, "already ended"
+    assert withdraw(admin, second_invite.id).status_code == 302
+    assert candidate.get(f"/i/{second}").status_code == 410
+
+
 def test_unknown_invitation_is_404(client):
     assert client.get("/i/not-a-token").status_code == 404
 
