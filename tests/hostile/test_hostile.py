@@ -506,6 +506,22 @@ def test_app_that_kills_its_own_container_is_graded(corpus: Corpus):
     assert_host_clean(corpus, g)
 
 
+def test_flask_cli_that_kills_its_parent_and_everything_else_is_graded(corpus: Corpus):
+    """Under the Flask CLI the app SIGKILLs the process that forked it (the fork server's handler) and
+    everything it may signal (kill -1, the suite's exec client included): each migrations test fails with
+    what happened, the next command still runs (the fork server is PID 1, out of reach), no hang."""
+    g = corpus.grade("cli_kill", lambda: corpus.submission("cli_kill"))
+    assert_status(g, Status.graded)
+    assert "suite_time" not in g.report.limits_hit, g.summary()
+    migrations = {test_id: (outcome, message) for test_id, (outcome, message) in g.tests().items() if "migrations" in test_id}
+    failed = [message for outcome, message in migrations.values() if outcome == "failed"]
+    assert len(failed) >= 7, migrations
+    # Each failure shows the killed command's own output: later commands still ran after earlier ones killed.
+    assert sum("CLIKILL" in message and "exited" in message for message in failed) >= 5, migrations
+    assert_within(g, graded_bound(g))
+    assert_host_clean(corpus, g)
+
+
 # --- 18-20: pressure on the trusted side ---------------------------------------------------------------
 
 # The suite runs test_migrations.py (the only tests that exec `flask`) last: the limit must reach it.
