@@ -107,12 +107,12 @@ def floor_app_boot(client: docker.DockerClient, image: str, repeat: int) -> list
     return values
 
 
-def throughput(settings: Settings, root: Path, workers: int, count: int) -> float:
+def throughput(settings: Settings, root: Path, workers: int, count: int, extra_env: dict[str, str] | None = None) -> float:
     """Submissions per minute of `count` warm reference grades through `workers` queue workers."""
     data = Path(tempfile.mkdtemp(prefix="gb-", dir="/tmp"))
     env = {
         **os.environ, "GRADER_DATA_DIR": str(data), "GRADER_REPORTS_DIR": str(data / "reports"),
-        "GRADER_ASSIGNMENTS_DIR": str(settings.assignments_dir),
+        "GRADER_ASSIGNMENTS_DIR": str(settings.assignments_dir), **(extra_env or {}),
     }
     env.pop("REDIS_URL", None)
     grader = [sys.executable, "-m", "grader"]
@@ -141,6 +141,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--submissions", type=int, default=10)
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.json")
+    parser.add_argument(
+        "--in-turn", action="store_true",
+        help="also measure the throughput with GRADER_PARALLEL_LANES=false (slower grades, a core left per worker)",
+    )
     args = parser.parse_args()
     settings = Settings()
     client = connect(settings)
@@ -159,6 +163,10 @@ def main() -> None:
         finally:
             client.images.remove(reference_image, force=True)
         rates = {f"workers_{n}": throughput(settings, root, n, args.submissions) for n in (1, 2)}
+        in_turn = {
+            f"workers_{n}": throughput(settings, root, n, args.submissions, {"GRADER_PARALLEL_LANES": "false"})
+            for n in (1, 2)
+        } if args.in_turn else None
     finally:
         shutil.rmtree(root, ignore_errors=True)
     results = {
@@ -173,6 +181,7 @@ def main() -> None:
         },
         "peak_memory_mib": {"grading_process": round(peak_self, 1), "largest_child": round(peak_children, 1)},
         "throughput": rates,
+        **({"throughput_lanes_in_turn": in_turn} if in_turn else {}),
         "floor": floor,
         "repeat": args.repeat,
         "submissions": args.submissions,
@@ -208,7 +217,11 @@ def _print_table(results: dict) -> None:  # type: ignore[type-arg]
           f"warm {results['cpu_s']['warm']['median']:.1f} s (on {results['machine']['cores']} cores)")
     print(f"floor: container start {results['floor']['container_start_s']:.2f} s, "
           f"app boot {results['floor']['app_boot_s']:.2f} s")
-    print(f"throughput (per minute): 1 worker {results['throughput']['workers_1']}, 2 workers {results['throughput']['workers_2']}")
+    for key, label in (("throughput", "throughput"), ("throughput_lanes_in_turn", "throughput, lanes in turn")):
+        if key in results:
+            rate = results[key]
+            print(f"{label} (per minute): 1 worker {rate['workers_1']}, 2 workers {rate['workers_2']} "
+                  f"({rate['workers_2'] / rate['workers_1']:.2f}x)")
     print(f"peak memory: grading process {results['peak_memory_mib']['grading_process']} MiB, "
           f"largest child {results['peak_memory_mib']['largest_child']} MiB")
 
