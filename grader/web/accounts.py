@@ -31,6 +31,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def email_key(email: str) -> str:
+    """An e-mail as accounts and login failures store and compare it: trimmed, lower case."""
+    return email.strip().lower()
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -107,7 +112,7 @@ class Accounts:
     def create_user(self, email: str, password: str, role: Role) -> User:
         with self.engine.begin() as conn:
             conn.execute(users.insert().values(
-                email=email.strip().lower(), password_hash=generate_password_hash(password), role=role.value,
+                email=email_key(email), password_hash=generate_password_hash(password), role=role.value,
                 created_at=utcnow(),
             ))
         user = self.user_by_email(email)
@@ -121,10 +126,10 @@ class Accounts:
         return self._user(self._one(select(users).where(users.c.id == user_id)))
 
     def user_by_email(self, email: str) -> User | None:
-        return self._user(self._one(select(users).where(users.c.email == email.strip().lower())))
+        return self._user(self._one(select(users).where(users.c.email == email_key(email))))
 
     def authenticate(self, email: str, password: str) -> User | None:
-        row = self._one(select(users).where(users.c.email == email.strip().lower()))
+        row = self._one(select(users).where(users.c.email == email_key(email)))
         if row is None:
             check_password_hash(generate_password_hash("x"), password)  # the same work whether or not the user exists
             return None
@@ -136,7 +141,7 @@ class Accounts:
         with self.engine.connect() as conn:
             return int(conn.execute(
                 select(func.count()).select_from(login_failures).where(
-                    login_failures.c.email == email.strip().lower(), login_failures.c.address == address,
+                    login_failures.c.email == email_key(email), login_failures.c.address == address,
                     login_failures.c.at >= since,
                 )
             ).scalar_one())
@@ -144,13 +149,14 @@ class Accounts:
     def note_login(self, email: str, address: str, succeeded: bool, window_s: float) -> None:
         """Record a failed login, or forget this pair's failures after a success; failures older than the
         window are dropped as we go."""
-        key = (login_failures.c.email == email.strip().lower()) & (login_failures.c.address == address)
+        key = (login_failures.c.email == email_key(email)) & (login_failures.c.address == address)
+        now = utcnow()
         with self.engine.begin() as conn:
-            conn.execute(delete(login_failures).where(login_failures.c.at < utcnow() - timedelta(seconds=window_s)))
+            conn.execute(delete(login_failures).where(login_failures.c.at < now - timedelta(seconds=window_s)))
             if succeeded:
                 conn.execute(delete(login_failures).where(key))
             else:
-                conn.execute(insert(login_failures).values(email=email.strip().lower()[:255], address=address[:64], at=utcnow()))
+                conn.execute(insert(login_failures).values(email=email_key(email)[:255], address=address[:64], at=now))
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:

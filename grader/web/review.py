@@ -111,19 +111,19 @@ def invitations() -> str:
             form.assignment.data, candidate=form.candidate.data or None, created_by=current_user.id,
             days=float(form.days.data or 0), max_uses=int(form.max_uses.data or 1))
         link = url_for("candidate.invitation", token=token, _external=True)
-    return render_template(
-        "invitations.html", form=form, link=link, invitations=g.accounts.list_invitations(), now=utcnow(),
-        withdraw_form=FlaskForm(),
-    )
+    return render_template("invitations.html", form=form, link=link, invitations=g.accounts.list_invitations(), now=utcnow())
+
+
+def _own_rows() -> int | None:
+    """Whose tokens and invitations the current user manages: their own, or everyone's (None) for administrators."""
+    return None if current_user.is_admin else current_user.id
 
 
 @bp.route("/invitations/<int:invitation_id>/withdraw", methods=["POST"])
 @staff_required
 def withdraw_invitation(invitation_id: int) -> Response:
     """A leaked or mistaken link ends now; its creator or an administrator may do it, anyone else gets 404."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    if not _g().accounts.withdraw_invitation(invitation_id, None if current_user.is_admin else current_user.id):
+    if not _g().accounts.withdraw_invitation(invitation_id, _own_rows()):
         abort(404)
     flash(f"Invitation {invitation_id} withdrawn: its link accepts no more submissions.")
     return redirect(url_for("review.invitations"))
@@ -141,8 +141,7 @@ def tokens() -> str:
     token = None
     if form.validate_on_submit():
         token = _g().accounts.create_api_token(current_user.id, form.name.data or "")
-    listed = _g().accounts.list_api_tokens(None if current_user.is_admin else current_user.id)
-    return render_template("tokens.html", form=form, token=token, tokens=listed, revoke_form=FlaskForm())
+    return render_template("tokens.html", form=form, token=token, tokens=_g().accounts.list_api_tokens(_own_rows()))
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -150,9 +149,7 @@ def tokens() -> str:
 def revoke_token(token_id: int) -> Response:
     """A revoked token is deleted: the next API request with it answers 401. Only its owner or an
     administrator may revoke it; anyone else gets 404, as for a token that does not exist."""
-    if not FlaskForm().validate_on_submit():
-        abort(400)
-    if not _g().accounts.revoke_api_token(token_id, None if current_user.is_admin else current_user.id):
+    if not _g().accounts.revoke_api_token(token_id, _own_rows()):
         abort(404)
     flash("Token revoked: requests with it now answer 401.")
     return redirect(url_for("review.tokens"))
