@@ -16,6 +16,7 @@ import io
 import re
 import shlex
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -65,16 +66,21 @@ _SOURCE_CHANGING = re.compile(r"(^|\s)(-[ifce]\b|--(index-url|extra-index-url|fi
                               r"constraint|requirement|use-pep517|config-settings|global-option|install-option)\b)")
 
 
+def _requirement_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) of requirements.txt with comments and blank lines left out, as pip reads them."""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            yield number, line
+
+
 def check_requirements(content: bytes) -> None:
     """Refuse lines that change where packages come from, or that pull in what the build cannot see."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
         raise BuildFailed("requirements.txt is not UTF-8 text") from None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in _requirement_lines(text):
         changing = _SOURCE_CHANGING.search(line)
         if line.startswith("-") or changing:
             option = changing.group(2) if changing else line.split()[0].split("=")[0]
@@ -98,8 +104,7 @@ def check_requirements(content: bytes) -> None:
 def _requirement_options(content: bytes) -> set[str]:
     """The options (allowed by `check_requirements`) present in requirements.txt, e.g. {"--pre", "--hash"}."""
     found: set[str] = set()
-    for raw in content.decode("utf-8").splitlines():
-        line = raw.split(" #", 1)[0].strip()
+    for _, line in _requirement_lines(content.decode("utf-8")):
         for token in line.split():
             name = token.split("=", 1)[0]
             if name in _ALLOWED_OPTIONS:

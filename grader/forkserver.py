@@ -23,6 +23,7 @@ into the container.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -295,8 +296,9 @@ def client(path: str, argv: list[str]) -> None:
     sys.exit(int(answer))
 
 
+@functools.cache
 def source() -> str:
-    """This program's text, for `python -c`."""
+    """This program's text, for `python -c` (read once per process: every app container and CLI command uses it)."""
     with open(__file__, encoding="utf-8") as handle:
         return handle.read()
 

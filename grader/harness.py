@@ -24,10 +24,10 @@ from pydantic import ValidationError
 from grader import forkserver
 from grader.assignment import Assignment, Category, category_of_file, test_functions
 from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
-from grader.errors import BootFailed, InfraError
+from grader.errors import InfraError
 from grader.filelock import take_free_slot
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
-from grader.pod import restart_app, start_lane, wait_until_ready
+from grader.pod import ready_or_idle, start_lane
 from grader.settings import PROJECT_ROOT, Settings
 from harness.control import LaneBootFailure, SuiteSession
 
@@ -195,15 +195,13 @@ def _boot_lane(
     tests that need the app served: they fail at once with the app's output, and an idle app on the same
     database takes its place, for the Flask CLI and SQL."""
     lane_pod = start_lane(pod, assignment, settings, client, index)
-    if not lane_pod.serving:
+    serving = lane_pod.serving
+    if not serving:
         return lane_pod, []
-    try:
-        wait_until_ready(lane_pod, client, settings)
+    lane_pod, failed = ready_or_idle(lane_pod, client, settings)
+    if failed is None:
         return lane_pod, []
-    except BootFailed as exc:
-        failure = LaneBootFailure(serve=lane_pod.serving, reason=exc.reason, log_tail=exc.log_tail)
-        idle = restart_app(lane_pod, client, settings, fresh_db=False, setup=False, serve=False)
-        return idle, [failure]
+    return lane_pod, [LaneBootFailure(serve=serving, reason=failed.reason, log_tail=failed.log_tail)]
 
 
 def _run_pytest(

@@ -206,6 +206,16 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
         time.sleep(0.1)
 
 
+def ready_or_idle(pod: Pod, client: docker.DockerClient, settings: Settings) -> tuple[Pod, BootFailed | None]:
+    """Wait until the pod's just-started app answers. If it never does, an idle app on the same database takes
+    its place, so Flask CLI commands and SQL still have somewhere to run; the failure comes back with it."""
+    try:
+        wait_until_ready(pod, client, settings)
+        return pod, None
+    except BootFailed as exc:
+        return restart_app(pod, client, settings, fresh_db=False, setup=False, serve=False), exc
+
+
 def restart_app(
     pod: Pod, client: docker.DockerClient, settings: Settings, *, fresh_db: bool, setup: bool, serve: bool = True,
     wait: bool = True,

@@ -17,7 +17,7 @@ from grader import forkserver
 from grader.engine import connect, copy_file_out
 from grader.errors import BootFailed
 from grader.models import Pod
-from grader.pod import ExecResult, exec_in_app, restart_app, start_spare, wait_until_ready
+from grader.pod import ExecResult, exec_in_app, ready_or_idle, restart_app, start_spare
 from grader.settings import Settings
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
@@ -116,11 +116,9 @@ class AppControl:
             self.pod, self._client, self.settings, fresh_db=fresh_db, setup=setup, serve=serve, wait=False
         )
         if serve:
-            try:
-                wait_until_ready(self.pod, self._client, self.settings)
-            except BootFailed as exc:
-                failure = self._boot_failures[key] = _with_output(exc)
-                self.pod = restart_app(self.pod, self._client, self.settings, fresh_db=False, setup=False, serve=False)
+            self.pod, failed = ready_or_idle(self.pod, self._client, self.settings)
+            if failed is not None:
+                failure = self._boot_failures[key] = _with_output(failed)
                 raise failure from None
         self.needs_restore = not (setup and serve)
 
