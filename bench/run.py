@@ -23,7 +23,7 @@ from pathlib import Path
 import docker
 
 from grader import __version__
-from grader.engine import connect
+from grader.sandbox.docker import connect
 from grader.models import Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import PROJECT_ROOT, Settings
@@ -193,8 +193,8 @@ def main() -> None:
 
 def _reference_image(client: docker.DockerClient, settings: Settings, root: Path) -> str:
     """The reference's image, built through the pipeline's own build stage (cached layer)."""
-    from grader.build import build_image
-    from grader.intake import fetch_snapshot
+    from grader.stages.build import build_image
+    from grader.stages.intake import fetch_snapshot
 
     request = SubmissionRequest(id=f"bench-{uuid.uuid4().hex[:8]}", source=str(_repository(root, False)),
                                 assignment="flask-notes")

@@ -10,13 +10,15 @@ from contextlib import contextmanager
 
 import docker
 
-from grader import build, harness, intake, pod, score
-from grader.assignment import Assignment, AssignmentError, load_assignment
-from grader.engine import connect, remove_job_resources
+from grader.assignments.model import Assignment, AssignmentError, load_assignment
 from grader.errors import GraderError
 from grader.models import GradeReport, Provenance, SourceInfo, Stage, Status, SubmissionRequest, Timings
-from grader.report import build_report, write_report
+from grader.sandbox import pod
+from grader.sandbox.docker import connect, remove_job_resources
 from grader.settings import Settings
+from grader.stages import build, intake, score
+from grader.stages import suite as harness
+from grader.stages.report import build_report, write_report
 
 ProgressCallback = Callable[[Stage], None]
 

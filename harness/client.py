@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from grader.models import Exchange
-from harness.transport import BASE_URL, unix_session
+from grader.sandbox.transport import BASE_URL, unix_session
 
 _KEPT_HEADERS = ("content-type", "location", "set-cookie", "www-authenticate", "content-length")
 _EXCERPT = 600

@@ -13,11 +13,11 @@ from pathlib import Path
 import docker.errors
 from pydantic import BaseModel, ConfigDict
 
-from grader import forkserver
-from grader.engine import connect, copy_file_out
 from grader.errors import BootFailed
 from grader.models import Pod
-from grader.pod import ExecResult, exec_in_app, ready_or_idle, restart_app, start_spare
+from grader.sandbox import forkserver
+from grader.sandbox.docker import connect, copy_file_out
+from grader.sandbox.pod import ExecResult, exec_in_app, ready_or_idle, restart_app, start_spare
 from grader.settings import Settings
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from grader.assignment import category_of_file
+from grader.assignments.model import category_of_file
 from grader.errors import InfraError
 from grader.models import Exchange, TestOutcome, TestResult
 from harness.client import SandboxClient

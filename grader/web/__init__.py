@@ -19,11 +19,11 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.wrappers import Response
 
+from grader.db.store import Store, open_store
 from grader.settings import Settings
-from grader.store import Store, open_store
+from grader.submissions import Enqueue, redis_enqueue
 from grader.web.accounts import Accounts, User, new_token
-from grader.web.service import Enqueue, redis_enqueue
-from grader.web.webhooks import Webhooks
+from grader.webhooks import Webhooks
 
 csrf = CSRFProtect()
 

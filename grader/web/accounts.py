@@ -1,4 +1,4 @@
-"""Users, invitations, API tokens and candidate links: reads and compare-and-set writes, as in grader.store.
+"""Users, invitations, API tokens and candidate links: reads and compare-and-set writes, as in grader.db.store.
 
 Every secret handed out (invitation link, API token, a candidate's status link) is
 `secrets.token_urlsafe(32)` and only its SHA-256 is stored: the tokens carry 256 bits, so a plain hash
@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, delete, func, insert, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from grader.store import submissions, utcnow
-from grader.web.tables import api_tokens, candidate_links, invitations, login_failures, users
+from grader.db.store import submissions, utcnow
+from grader.db.web_tables import api_tokens, candidate_links, invitations, login_failures, users
 
 
 class Role(str, Enum):

@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, url
 
-from grader.assignment import AssignmentError, load_assignment_folder
-from grader.calibration import validate_assignment
+from grader.assignments.check import validate_assignment
+from grader.assignments.model import AssignmentError, load_assignment_folder
+from grader.submissions import read_check
 from grader.web.accounts import Role
 from grader.web.auth import admin_required
-from grader.web.service import read_check
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

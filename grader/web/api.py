@@ -15,9 +15,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from grader.broker import BrokerUnavailable
+from grader.queue.broker import BrokerUnavailable
+from grader.submissions import SubmitError, check_source, load_report, record_submission, status_payload
 from grader.web.accounts import User
-from grader.web.service import SubmitError, check_source, load_report, record_submission, status_payload
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

@@ -15,10 +15,10 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from grader.assignment import AssignmentError, load_assignment
-from grader.broker import BrokerUnavailable
-from grader.store import SubmissionRecord, utcnow
-from grader.web.service import SubmitError, candidate_view, check_source, record_submission, status_payload
+from grader.assignments.model import AssignmentError, load_assignment
+from grader.db.store import SubmissionRecord, utcnow
+from grader.queue.broker import BrokerUnavailable
+from grader.submissions import SubmitError, candidate_view, check_source, record_submission, status_payload
 
 bp = Blueprint("candidate", __name__)
 

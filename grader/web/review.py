@@ -12,10 +12,10 @@ from werkzeug.wrappers import Response
 from wtforms import DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from grader.report import render_html
-from grader.store import utcnow
+from grader.db.store import utcnow
+from grader.stages.report import render_html
+from grader.submissions import SORTS, list_submissions, load_report, progress, regrade_submission
 from grader.web.auth import staff_required
-from grader.web.service import SORTS, list_submissions, load_report, progress, regrade_submission
 
 bp = Blueprint("review", __name__)
 

@@ -24,9 +24,9 @@ import docker
 import docker.errors
 import pytest
 
-from grader.engine import JOB_LABEL, ROLE_LABEL
 from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
+from grader.sandbox.docker import JOB_LABEL, ROLE_LABEL
 from grader.settings import Settings
 from tests.conftest import REFERENCE
 from tests.integration.conftest import engine, leftovers  # noqa: F401  (`engine` is re-exported as a fixture)
@@ -356,7 +356,7 @@ def host_sentinel() -> Iterator[Sentinel]:
 
 def _ensure_dependency_layers(client: docker.DockerClient, root: Path) -> None:
     """The two stacks' layers must be cached, since TIGHT builds offline; install them the normal way if not."""
-    from grader.build import DEPS_REPOSITORY
+    from grader.stages.build import DEPS_REPOSITORY
 
     base_id = client.images.get(Settings().base_image).id
     for requirements in (FLASK_REQUIREMENTS, GUNICORN_REQUIREMENTS):

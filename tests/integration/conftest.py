@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from grader.engine import JOB_LABEL, connect
 from grader.models import SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
+from grader.sandbox.docker import JOB_LABEL, connect
 from grader.settings import Settings
 
 BOOT_FAILS = {

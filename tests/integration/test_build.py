@@ -10,12 +10,12 @@ import docker
 import docker.errors
 import pytest
 
-from grader.build import build_image
-from grader.engine import remove_job_resources
 from grader.errors import BuildFailed
 from grader.models import Snapshot, SubmissionImage
 from grader.pipeline import new_submission_id
+from grader.sandbox.docker import remove_job_resources
 from grader.settings import Settings
+from grader.stages.build import build_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

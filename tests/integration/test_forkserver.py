@@ -8,15 +8,15 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from grader import forkserver
-from grader.assignment import load_assignment
-from grader.build import build_image
-from grader.engine import remove_job_resources
-from grader.intake import fetch_snapshot
+from grader.assignments.model import load_assignment
 from grader.models import SubmissionRequest
 from grader.pipeline import new_submission_id
-from grader.pod import exec_in_app, start_pod
+from grader.sandbox import forkserver
+from grader.sandbox.docker import remove_job_resources
+from grader.sandbox.pod import exec_in_app, start_pod
 from grader.settings import Settings
+from grader.stages.build import build_image
+from grader.stages.intake import fetch_snapshot
 from harness.control import AppControl, SuiteSession
 from tests.conftest import REFERENCE
 

@@ -21,9 +21,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from grader.db.store import Store, SubmissionRecord, open_store
 from grader.models import Status
 from grader.settings import Settings
-from grader.store import Store, SubmissionRecord, open_store
 from tests.integration.conftest import leftovers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

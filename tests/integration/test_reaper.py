@@ -7,8 +7,8 @@ import subprocess
 import docker.errors
 import pytest
 
-from grader.engine import _start_time, job_labels
-from grader.reaper import reap
+from grader.sandbox.docker import _start_time, job_labels
+from grader.sandbox.reaper import reap
 from grader.settings import Settings
 
 pytestmark = pytest.mark.docker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.assignment import AssignmentError, load_assignment, load_assignment_folder
+from grader.assignments.model import AssignmentError, load_assignment, load_assignment_folder
 from grader.settings import PROJECT_ROOT
 
 

@@ -10,7 +10,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from grader.broker import BrokerUnavailable, connect_redis, embedded_url
+from grader.queue.broker import BrokerUnavailable, connect_redis, embedded_url
 from grader.settings import Settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.build import check_requirements
 from grader.errors import BuildFailed
+from grader.stages.build import check_requirements
 
 
 def test_plain_requirements_pass():

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.build import (
+from grader.errors import InfraError
+from grader.settings import Settings
+from grader.stages.build import (
     REQUIREMENTS,
     UV,
     UV_CACHE,
@@ -20,8 +22,6 @@ from grader.build import (
     install_script,
     uv_binary,
 )
-from grader.errors import InfraError
-from grader.settings import Settings
 
 PLAIN = b"# pinned\nflask==3.1.3\ngunicorn==23.0.0  # server\n"
 

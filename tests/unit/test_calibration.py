@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 
-from grader.calibration import Expectation, compare, validate_assignment
+from grader.assignments.check import Expectation, compare, validate_assignment
 from grader.models import CategoryReport, GradeReport, SourceInfo, Status, TestOutcome, TestReport
 from grader.settings import PROJECT_ROOT
 

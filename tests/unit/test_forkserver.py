@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import forkserver
+from grader.sandbox import forkserver
 
 PROGRAM = forkserver.source()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grader.errors import Rejected
-from grader.intake import fetch_snapshot, normalize_source
 from grader.models import SubmissionRequest
+from grader.stages.intake import fetch_snapshot, normalize_source
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from grader import jobs
-from grader.jobs import RetryGrading, WorkerContext, run_grading
+from grader.db.store import Store, open_store
 from grader.models import GradeReport, Stage, Status
-from grader.report import write_report
+from grader.queue import jobs
+from grader.queue.jobs import RetryGrading, WorkerContext, run_grading
 from grader.settings import Settings
-from grader.store import Store, open_store
+from grader.stages.report import write_report
 
 
 class FakeJob:

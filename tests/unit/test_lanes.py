@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from grader.filelock import take_free_slot
-from grader.harness import _schedule_lanes
 from grader.settings import Settings
+from grader.stages.suite import _schedule_lanes
 
 
 class Recorder:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from grader.assignment import Assignment, Category
+from grader.assignments.model import Assignment, Category
 from grader.models import CategoryReport, Status, SubmissionRequest, TestOutcome, TestReport
-from grader.report import build_report, render_html, write_report
+from grader.stages.report import build_report, render_html, write_report
 
 ASSIGNMENT = Assignment(id="demo", title="Demo", version="7", categories=[Category(id="auth", title="A", weight=25)])
 REQUEST = SubmissionRequest(id="s-1", source="https://example.com/r.git", assignment="demo")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from grader.assignment import Assignment, Category
+from grader.assignments.model import Assignment, Category
 from grader.models import SuiteOutcomes, TestOutcome, TestResult
-from grader.score import score_outcomes
+from grader.stages.score import score_outcomes
 
 ASSIGNMENT = Assignment(
     id="demo", title="Demo", version="1",

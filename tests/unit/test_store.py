@@ -16,9 +16,9 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import inspect
 
+from grader.db.store import Store, open_store
 from grader.models import Stage, Status
 from grader.settings import Settings
-from grader.store import Store, open_store
 
 STATUS_KEYS = {"id", "status", "stage", "attempts", "score", "max_score", "report"}
 
@@ -245,8 +245,8 @@ def test_migrations_build_exactly_the_declared_tables(store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    import grader.web.tables  # noqa: F401  (declares the web app's tables on the same metadata)
-    from grader.store import metadata
+    import grader.db.web_tables  # noqa: F401  (declares the web app's tables on the same metadata)
+    from grader.db.store import metadata
 
     with store.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)

@@ -12,10 +12,10 @@ import pytest
 import redis
 from rq.job import Job
 
-from grader.broker import connect_redis, embedded_url, grading_queue
+from grader.db.store import Store, open_store, submissions, utcnow
+from grader.queue.broker import connect_redis, embedded_url, grading_queue
+from grader.queue.watchdog import Watchdog, heartbeat_key, process_alive
 from grader.settings import Settings
-from grader.store import Store, open_store, submissions, utcnow
-from grader.watchdog import Watchdog, heartbeat_key, process_alive
 from tests.unit.test_broker import shutdown
 
 HOST = "testhost"

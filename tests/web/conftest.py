@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from grader.db.store import Store, open_store
 from grader.settings import Settings
-from grader.store import Store, open_store
 from grader.web import create_app
 from grader.web.accounts import Accounts, Role
 from tests.integration.test_queue import write_tiny_assignment

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from grader.engine import connect
+from grader.sandbox.docker import connect
 from grader.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import leftovers
 from tests.integration.test_queue import app_files

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from grader.db.store import utcnow
+from grader.db.web_tables import invitations
 from grader.models import Status
-from grader.store import utcnow
 from grader.web.accounts import Role
-from grader.web.tables import invitations
 from tests.web.conftest import csrf_of
 
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from grader.web.accounts import Role
-from grader.web.webhooks import SIGNATURE_HEADER, Webhooks, verify
+from grader.webhooks import SIGNATURE_HEADER, Webhooks, verify
 from tests.web.conftest import csrf_of
 from tests.web.test_candidate import _finish
 
@@ -57,7 +57,7 @@ def test_signed_delivery_retried_until_it_succeeds_then_replayed(store, web_sett
     hook = hooks.set("tiny", receiver.url)
     login(Role.admin)
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
-    from grader.web.service import check_source, record_submission
+    from grader.submissions import check_source, record_submission
 
     record = record_submission(store, lambda s, j: enqueued.append((s, j)), url=check_source(web_settings, "tiny", repo),
                                ref=None, assignment="tiny", submitter="Cleo")
@@ -91,7 +91,7 @@ def test_signed_delivery_retried_until_it_succeeds_then_replayed(store, web_sett
 
 def test_delivery_gives_up_after_the_last_retry(store, web_settings, receiver, enqueued, git_repo):
     """With one retry allowed, two failures mark the delivery failed; it is not sent again by itself."""
-    from grader.web.service import check_source, record_submission
+    from grader.submissions import check_source, record_submission
 
     hooks = Webhooks(store.engine)
     hooks.set("tiny", receiver.url)
@@ -110,7 +110,7 @@ def test_delivery_gives_up_after_the_last_retry(store, web_settings, receiver, e
 
 def test_unreachable_endpoint_is_retried_later(store, web_settings, git_repo):
     """A refused connection is a failure with its reason and a next try after the first interval."""
-    from grader.web.service import check_source, record_submission
+    from grader.submissions import check_source, record_submission
 
     hooks = Webhooks(store.engine)
     hooks.set("tiny", "http://127.0.0.1:1/hook")

@@ -18,15 +18,15 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from grader import forkserver
-from grader.assignment import Assignment
-from grader.engine import current_owner, engine_errors, job_labels, log_tail, oom_kills
+from grader.assignments.model import Assignment
 from grader.errors import BootFailed, InfraError
-from grader.images import APP_UID
 from grader.models import Pod, SubmissionImage
-from grader.sandbox import hardening
+from grader.sandbox import forkserver
+from grader.sandbox.docker import current_owner, engine_errors, job_labels, log_tail, oom_kills
+from grader.sandbox.images import APP_UID
+from grader.sandbox.limits import hardening
+from grader.sandbox.transport import unix_session
 from grader.settings import Settings
-from harness.transport import unix_session
 
 SOCKET_NAME = "app.sock"
 

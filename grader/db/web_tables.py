@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 
-from grader.store import metadata
+from grader.db.store import metadata
 
 users = Table(
     "users",

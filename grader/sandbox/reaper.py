@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import docker
 
-from grader.engine import JOB_LABEL, OWNER_LABEL, owner_alive, remove_job_resources
+from grader.sandbox.docker import JOB_LABEL, OWNER_LABEL, owner_alive, remove_job_resources
 
 
 def _labels(resource: object) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """What the web pages and the API share: recording a submission, what a candidate may see, the reports.
 
-Recording reuses the queue's own pieces (grader.intake, grader.broker, grader.store), in the order
+Recording reuses the queue's own pieces (grader.stages.intake, grader.queue.broker, grader.db.store), in the order
 `grader submit` uses them: the source is checked, Redis is pinged before anything is recorded, and a
 record whose enqueue failed stays queued with its error for a worker's watchdog to pick up.
 """
@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from grader.assignment import Assignment, AssignmentError, load_assignment
-from grader.broker import BrokerUnavailable, connect_redis, enqueue_grading, grading_queue, new_job_id
+from grader.assignments.model import Assignment, AssignmentError, load_assignment
+from grader.db.store import Store, SubmissionRecord
 from grader.errors import Rejected
-from grader.intake import normalize_source
 from grader.models import GradeReport
 from grader.pipeline import new_submission_id
+from grader.queue.broker import BrokerUnavailable, connect_redis, enqueue_grading, grading_queue, new_job_id
 from grader.settings import Settings
-from grader.store import Store, SubmissionRecord
+from grader.stages.intake import normalize_source
 
 Enqueue = Callable[[str, str], None]
 """Puts (submission id, job id) on the grading queue; raises BrokerUnavailable when Redis is down."""
@@ -140,7 +140,7 @@ def list_submissions(store: Store, assignment: str | None, sort: str, descending
     """Submissions of one assignment (or all), sorted by one of SORTS."""
     from sqlalchemy import select
 
-    from grader.store import submissions
+    from grader.db.store import submissions
 
     column = submissions.c[SORTS.get(sort, "created_at")]
     query = select(submissions)

@@ -24,14 +24,14 @@ import docker.errors
 import requests
 from docker.types import Mount
 
-from grader.engine import KIND_LABEL, engine_errors, job_labels, log_tail
 from grader.errors import BuildFailed, InfraError
 from grader.filelock import exclusive
-from grader.images import APP_UID
-from grader.intake import read_regular_file
 from grader.models import Snapshot, SubmissionImage
-from grader.sandbox import hardening
+from grader.sandbox.docker import KIND_LABEL, engine_errors, job_labels, log_tail
+from grader.sandbox.images import APP_UID
+from grader.sandbox.limits import hardening
 from grader.settings import Settings
+from grader.stages.intake import read_regular_file
 
 MAX_REQUIREMENTS_BYTES = 256 * 1024
 DEPS_REPOSITORY = "grader-deps"

@@ -17,8 +17,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from grader.engine import KIND_LABEL, engine_errors
 from grader.errors import InfraError
+from grader.sandbox.docker import KIND_LABEL, engine_errors
 from grader.settings import Settings
 
 RECIPE_LABEL = "grader.recipe"

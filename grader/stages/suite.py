@@ -21,13 +21,13 @@ from typing import IO
 import docker
 from pydantic import ValidationError
 
-from grader import forkserver
-from grader.assignment import Assignment, Category, category_of_file, test_functions
-from grader.engine import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
+from grader.assignments.model import Assignment, Category, category_of_file, test_functions
 from grader.errors import InfraError
 from grader.filelock import take_free_slot
 from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
-from grader.pod import ready_or_idle, start_lane
+from grader.sandbox import forkserver
+from grader.sandbox.docker import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
+from grader.sandbox.pod import ready_or_idle, start_lane
 from grader.settings import PROJECT_ROOT, Settings
 from harness.control import LaneBootFailure, SuiteSession
 

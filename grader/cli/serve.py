@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import IntegrityError
 
-from grader.broker import BrokerUnavailable, connect_redis, redis_url
+from grader.db.store import open_store
+from grader.queue.broker import BrokerUnavailable, connect_redis, redis_url
 from grader.settings import Settings
-from grader.store import open_store
 
 users_app = typer.Typer(no_args_is_help=True, help="Staff accounts of the web app.")
 EXIT_INVALID = 2
@@ -53,7 +53,7 @@ def users_create(
 
 
 def _workers_process(settings: Settings, concurrency: int) -> None:
-    from grader.workers import run_workers
+    from grader.queue.workers import run_workers
 
     sys.exit(run_workers(settings, concurrency, burst=False))
 
@@ -66,7 +66,7 @@ def serve(
 ) -> None:
     """Run the whole service: the web app under Gunicorn, grading workers, Redis (embedded unless REDIS_URL)."""
     from grader.web import secret_key
-    from grader.web.webhooks import Dispatcher
+    from grader.webhooks import Dispatcher
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     settings = Settings()

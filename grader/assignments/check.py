@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from grader.assignment import Assignment, AssignmentError, category_of_file, load_assignment_folder, test_functions
+from grader.assignments.model import Assignment, AssignmentError, category_of_file, load_assignment_folder, test_functions
 from grader.models import GradeReport, Status, SubmissionRequest, TestOutcome
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings

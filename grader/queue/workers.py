@@ -25,11 +25,11 @@ import redis
 from rq.registry import ScheduledJobRegistry
 from rq.worker import SimpleWorker
 
-from grader.broker import connect_redis, grading_queue
-from grader.jobs import WorkerContext, bind_context
+from grader.db.store import open_store
+from grader.queue.broker import connect_redis, grading_queue
+from grader.queue.jobs import WorkerContext, bind_context
+from grader.queue.watchdog import Watchdog, worker_owner
 from grader.settings import Settings
-from grader.store import open_store
-from grader.watchdog import Watchdog, worker_owner
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1

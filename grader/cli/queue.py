@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from grader.assignment import AssignmentError, load_assignment
-from grader.broker import BrokerUnavailable, connect_redis, enqueue_grading, grading_queue, new_job_id, redis_url
+from grader.assignments.model import AssignmentError, load_assignment
+from grader.db.store import Store, SubmissionRecord, open_store
 from grader.errors import Rejected
-from grader.intake import normalize_source
 from grader.pipeline import new_submission_id
+from grader.queue.broker import BrokerUnavailable, connect_redis, enqueue_grading, grading_queue, new_job_id, redis_url
 from grader.settings import Settings
-from grader.store import Store, SubmissionRecord, open_store
+from grader.stages.intake import normalize_source
 
 EXIT_UNKNOWN = 1
 EXIT_INVALID = 2
@@ -112,7 +112,7 @@ def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes to run."),
 ) -> None:
     """Run worker processes that take submissions off the queue and grade them."""
-    from grader.workers import run_workers
+    from grader.queue.workers import run_workers
 
     settings = Settings()
     try:

@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from grader.db.store import FINAL_STATUSES, Store, submissions, utcnow
+from grader.db.web_tables import webhook_deliveries, webhooks
 from grader.settings import Settings
-from grader.store import FINAL_STATUSES, Store, submissions, utcnow
-from grader.web.service import load_report
-from grader.web.tables import webhook_deliveries, webhooks
+from grader.submissions import load_report
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Grader-Signature"

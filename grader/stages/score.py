@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.assignment import Assignment
+from grader.assignments.model import Assignment
 from grader.models import CategoryReport, SuiteOutcomes, TestOutcome, TestReport
 
 

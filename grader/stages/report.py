@@ -9,7 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grader import __version__
-from grader.assignment import Assignment
+from grader.assignments.model import Assignment
 from grader.models import (
     CategoryReport,
     GradeReport,

@@ -9,18 +9,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from grader import cli_queue
-from grader.assignment import AssignmentError, load_assignment
-from grader.calibration import check_assignment, validate_assignment
-from grader.engine import connect
+from grader.assignments.check import check_assignment, validate_assignment
+from grader.assignments.matrix import render_matrix, surprises
+from grader.assignments.model import AssignmentError, load_assignment
+from grader.cli import queue as cli_queue
+from grader.cli import serve as web_cli
 from grader.errors import InfraError
-from grader.images import build_images
-from grader.matrix import render_matrix, surprises
 from grader.models import Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
-from grader.reaper import reap as reap_jobs
+from grader.sandbox.docker import connect
+from grader.sandbox.images import build_images
+from grader.sandbox.reaper import reap as reap_jobs
 from grader.settings import Settings
-from grader.web import cli as web_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Grade Flask take-home submissions.")
 images_app = typer.Typer(no_args_is_help=True, help="The local container images.")

@@ -28,11 +28,11 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from grader.broker import enqueue_grading, grading_queue, new_job_id
-from grader.engine import connect, current_owner, remove_job_resources
-from grader.reaper import reap
+from grader.db.store import Store, SubmissionRecord, utcnow
+from grader.queue.broker import enqueue_grading, grading_queue, new_job_id
+from grader.sandbox.docker import connect, current_owner, remove_job_resources
+from grader.sandbox.reaper import reap
 from grader.settings import Settings
-from grader.store import Store, SubmissionRecord, utcnow
 
 log = logging.getLogger(__name__)
 _PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -186,14 +186,14 @@ def _proc_stat(pid: str) -> tuple[str, str] | None:
 
 def process_alive(local_owner: str) -> bool:
     """Whether `pid:start` still runs. A zombie is dead: where PID 1 reaps no orphans (as on this
-    kind of machine) a killed worker stays one, and grader.engine.owner_alive would call it alive."""
+    kind of machine) a killed worker stays one, and grader.sandbox.docker.owner_alive would call it alive."""
     pid, _, start = local_owner.partition(":")
     stat = _proc_stat(pid) if pid.isdigit() else None
     return stat is not None and stat[1] == start and stat[0] != "Z"
 
 
 def kill_orphans(local_owner: str) -> None:
-    """SIGKILL the process group a dead worker led (each worker leads its own, see grader.workers).
+    """SIGKILL the process group a dead worker led (each worker leads its own, see grader.queue.workers).
 
     A process group outlives its leader while members remain, and its number cannot be reused by a
     new process until the group is empty. A live process with that PID that is not the dead owner's

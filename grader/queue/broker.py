@@ -3,7 +3,7 @@
 Without `REDIS_URL` the commands share one redis-server in the data directory: append-only
 persistence (so a restart loses no job), no TCP port, a unix socket, daemonized with a pidfile. The
 first command that finds no answer on the socket starts it, under a file lock so two do not race;
-the others reuse it. Redis only carries jobs: the database (grader.store) is the truth, and a job
+the others reuse it. Redis only carries jobs: the database (grader.db.store) is the truth, and a job
 Redis lost is enqueued again by a worker's watchdog.
 """
 
@@ -23,7 +23,7 @@ from grader.filelock import exclusive
 from grader.settings import Settings
 
 QUEUE_NAME = "grading"
-JOB_FUNCTION = "grader.jobs.grade_job"
+JOB_FUNCTION = "grader.queue.jobs.grade_job"
 _SOCKET = "redis.sock"
 
 

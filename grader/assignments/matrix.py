@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from grader.assignment import Assignment
-from grader.calibration import CheckResult
+from grader.assignments.check import CheckResult
+from grader.assignments.model import Assignment
 
 
 def render_matrix(assignment: Assignment, result: CheckResult) -> Table:

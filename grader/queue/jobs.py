@@ -1,0 +1,144 @@
+"""The grading job that RQ runs in a worker: take the lease, grade, publish only while holding it.
+
+Delivery is at least once (a job can be retried, re-enqueued by a watchdog, or left over from before a
+Redis restart), so the job first takes the record's lease with a compare-and-set: a job that is not the
+record's current one, or whose record is not queued, does nothing. The pipeline writes its report into
+a staging folder of this lease; the report is moved into `reports/<id>/` in the same transaction that
+writes the result, so a grading that lost its lease never overwrites the winner's report.
+
+Candidate faults (rejected, build_failed, boot_failed) are results. An infra_error is retried by RQ
+with back-off (the job raises RetryGrading) until the last try, which records it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from rq import get_current_job
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from grader.assignments.model import AssignmentError, load_assignment
+from grader.db.store import Store, SubmissionRecord
+from grader.models import GradeReport, Stage, Status, SubmissionRequest
+from grader.pipeline import grade_submission
+from grader.settings import Settings
+from grader.stages.report import build_report, write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What a job needs from the worker process that runs it; RQ passes a job only its arguments."""
+
+    settings: Settings
+    store: Store
+    owner: str = ""
+
+
+_context: ContextVar[WorkerContext] = ContextVar("grader_worker_context")
+
+
+def bind_context(context: WorkerContext) -> None:
+    """Called once by a worker process (grader.queue.workers) before it takes jobs."""
+    _context.set(context)
+
+
+class RetryGrading(Exception):
+    """An infra_error with tries left: raised so that RQ schedules the retry with its back-off."""
+
+
+class LeaseLost(Exception):
+    """Another delivery took the submission over; this grading stops and writes nothing."""
+
+
+def grade_job(submission_id: str) -> str:
+    """The RQ entry point (grader.queue.jobs.grade_job); returns what happened, for RQ's result."""
+    try:
+        context = _context.get()
+    except LookupError:
+        raise RuntimeError("grade_job runs only in `grader worker`, which binds its context") from None
+    job = get_current_job()
+    assert job is not None
+    token = uuid.uuid4().hex
+    if not context.store.acquire(submission_id, job.id, context.owner, token):
+        record = context.store.get(submission_id)
+        state = f"{record.status.value}, current job {record.job_id}" if record else "no such record"
+        log.info("job %s: skipped, %s is not queued for this job (%s)", job.id, submission_id, state)
+        return "skipped"
+    record = context.store.get(submission_id)
+    assert record is not None
+    return run_grading(record, token, job, context)
+
+
+def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerContext) -> str:
+    """Grade a record whose lease this process holds, then record the result if the lease is still ours."""
+    settings, store = context.settings, context.store
+    staging = settings.reports_dir / ".staging" / token
+    request = SubmissionRequest(id=record.id, source=record.source, ref=record.ref, assignment=record.assignment)
+
+    def on_stage(stage: Stage) -> None:
+        try:
+            job.meta["stage"] = stage.value
+            job.save_meta()
+        except redis.RedisError as exc:  # progress is a nicety; the record below is the truth
+            log.warning("job %s: stage not saved in Redis: %s", job.id, exc)
+        if not store.set_stage(record.id, token, stage):
+            raise LeaseLost(f"{record.id} was taken over while {stage.value} ran")
+
+    report: GradeReport | None = None
+    try:
+        report = grade_submission(request, settings.model_copy(update={"reports_dir": staging}), on_stage=on_stage)
+        error = report.reason if report.status is Status.infra_error else None
+    except LeaseLost as exc:
+        log.warning("job %s: %s; its result is dropped", job.id, exc)
+        shutil.rmtree(staging, ignore_errors=True)
+        return "lease lost"
+    except JobTimeoutException:
+        error = f"the grading job exceeded its time limit of {settings.job_timeout_s:.0f} s"
+    except Exception as exc:  # a bug or an outage of ours, never the candidate's: an infra_error
+        log.exception("job %s: grading %s failed", job.id, record.id)
+        error = f"the grader failed: {type(exc).__name__}: {exc}"
+    if error is not None and job.retries_left and record.attempts < settings.max_attempts:
+        shutil.rmtree(staging, ignore_errors=True)
+        if store.release(record.id, token, error):
+            raise RetryGrading(f"{record.id}: infra_error, retried: {error}")
+        return "lease lost"
+    if report is None:
+        report = _infra_report(request, settings, error or "unknown failure", staging)
+    final = settings.reports_dir / record.id
+    won = store.finish(
+        record.id, token, status=report.status, score=report.score, max_score=report.max_score,
+        report_path=str(final / "report.json"), error=error, publish=lambda: publish_report(staging / record.id, final),
+    )
+    shutil.rmtree(staging, ignore_errors=True)
+    if not won:
+        log.warning("job %s: %s was taken over; its result is dropped", job.id, record.id)
+        return "lease lost"
+    return report.status.value
+
+
+def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, staging: Path) -> GradeReport:
+    """A report for a grading that ended without one (job timeout, a crash of ours), so status points to one."""
+    try:
+        assignment = load_assignment(settings.assignments_dir, request.assignment)
+    except AssignmentError:
+        assignment = None
+    report = build_report(request, assignment, status=Status.infra_error, reason=reason)
+    write_report(report, staging)
+    return report
+
+
+def publish_report(source: Path, dest: Path) -> None:
+    """Move the staged report files into `reports/<id>/`, each with an atomic rename (same file system)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.iterdir()):
+        os.replace(path, dest / path.name)
