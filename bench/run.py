@@ -75,7 +75,7 @@ def floor_container_start(client: docker.DockerClient, settings: Settings, repea
     values = []
     for _ in range(repeat):
         start = time.monotonic()
-        client.containers.run(settings.base_image, ["true"], remove=True, network_mode="none")
+        client.containers.run(settings.sandbox.base_image, ["true"], remove=True, network_mode="none")
         values.append(time.monotonic() - start)
     return values
 
@@ -112,7 +112,7 @@ def throughput(settings: Settings, root: Path, workers: int, count: int, extra_e
     data = Path(tempfile.mkdtemp(prefix="gb-", dir="/tmp"))
     env = {
         **os.environ, "GRADER_DATA_DIR": str(data), "GRADER_REPORTS_DIR": str(data / "reports"),
-        "GRADER_ASSIGNMENTS_DIR": str(settings.assignments_dir), **(extra_env or {}),
+        "GRADER_ASSIGNMENTS_DIR": str(settings.paths.assignments_dir), **(extra_env or {}),
     }
     env.pop("REDIS_URL", None)
     grader = [sys.executable, "-m", "grader"]
@@ -171,7 +171,7 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
     results = {
         "machine": {"cores": os.cpu_count(), **_versions(client)},
-        "settings": {"parallel_lanes": settings.parallel_lanes, "lane_slots": settings.lane_slot_count},
+        "settings": {"parallel_lanes": settings.sandbox.parallel_lanes, "lane_slots": settings.sandbox.lane_slot_count},
         "cold": {stage: _spread([t[stage] for t in cold]) for stage in STAGES},
         "warm": {stage: _spread([t[stage] for t in warm]) for stage in STAGES},
         "cpu_s": {name: _spread([t["cpu_s"] for t in series]) for name, series in (("cold", cold), ("warm", warm))},
@@ -201,7 +201,7 @@ def _reference_image(client: docker.DockerClient, settings: Settings, root: Path
     try:
         image = build_image(fetch_snapshot(request, settings), settings, client)
     finally:
-        shutil.rmtree(settings.work_dir / request.id, ignore_errors=True)
+        shutil.rmtree(settings.paths.work_dir / request.id, ignore_errors=True)
     return image.tag
 
 

@@ -54,7 +54,7 @@ def grade_submission(
     limits: list[str] = []
     status, reason = Status.graded, ""
     try:
-        assignment = load_assignment(settings.assignments_dir, request.assignment)
+        assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
         provenance["assignment_version"] = assignment.version
         notify(Stage.intake)
         with _timed(timings, "intake_s"):
@@ -91,8 +91,8 @@ def grade_submission(
                 remove_job_resources(client, request.id)
             except Exception as exc:  # cleanup must not hide the grade; the reaper retries
                 logs["cleanup"] = f"cleanup failed, left for the reaper: {exc}"
-        shutil.rmtree(settings.work_dir / request.id, ignore_errors=True)
-        shutil.rmtree(settings.sockets_dir / request.id, ignore_errors=True)
+        shutil.rmtree(settings.paths.work_dir / request.id, ignore_errors=True)
+        shutil.rmtree(settings.paths.sockets_dir / request.id, ignore_errors=True)
     notify(Stage.report)
     with _timed(timings, "report_s"):
         report = build_report(
@@ -102,6 +102,6 @@ def grade_submission(
         )
         timings.total_s = round(time.monotonic() - started, 3)
         report = report.model_copy(update={"timings": timings, "limits_hit": limits})
-        write_report(report, settings.reports_dir)
+        write_report(report, settings.paths.reports_dir)
     return report
 

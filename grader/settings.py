@@ -1,174 +1,36 @@
-"""One settings object for the whole grader; every module receives it, none reads the environment."""
+"""One settings object for the whole grader, in groups; every module receives it, none reads the environment.
+
+Each group is a model of its own (`settings.sandbox.memory`, `settings.timeouts.boot_s`). A value comes from,
+in this order: the constructor, `GRADER_<GROUP>__<NAME>` (e.g. `GRADER_SANDBOX__MEMORY=1g`), or the flat name
+the grader had before the groups (`GRADER_MEMORY=1g`, `GRADER_BOOT_TIMEOUT_S=10`, `REDIS_URL`, `DATABASE_URL`),
+which scripts and deployments keep using. `FLAT_NAMES` is the one table between the two.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Settings(BaseSettings):
-    """Defaults live here, each documented; override with `GRADER_<NAME>` variables."""
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_config = SettingsConfigDict(env_prefix="GRADER_", frozen=True, extra="ignore")
+
+class Paths(_Group):
+    """Where the grader keeps its files on this host."""
 
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Sockets, locks, clones, the embedded Redis.")
     reports_dir: Path = Field(PROJECT_ROOT / "reports", description="Where `reports/<id>/` are written.")
     assignments_dir: Path = Field(PROJECT_ROOT / "assignments", description="One folder per assignment.")
-
-    docker_host: str | None = Field(None, description="Docker engine URL; None means the SDK's default.")
-    base_image: str = Field(
-        "grader-base:bookworm",
-        description="Image the submissions build on. `grader-base:*` is built locally with mmdebstrap; "
-        "any other name (e.g. python:3.12-slim) is pulled from a registry.",
-    )
-    harness_image: str = Field("grader-harness:latest", description="The trusted relay image (socat).")
-    debian_suite: str = Field("bookworm", description="Suite mmdebstrap builds the local base from.")
-    container_runtime: str | None = Field(None, description="OCI runtime for submissions, e.g. runsc.")
-    ca_bundle: Path = Field(
-        Path("/etc/ssl/certs/ca-certificates.crt"),
-        description="Host CA bundle mounted into build containers, or pip fails TLS here.",
-    )
-
-    uv_binary: Path | None = Field(
-        None,
-        description="The uv executable mounted read-only into build containers to install requirements; "
-        "None means the one of the `uv` package installed with the grader (`.venv/bin/uv`).",
-    )
-
-    system_python: str = Field(
-        "/usr/bin/python3", description="The base image's own Python, which the harness uses for SQL."
-    )
-
-    allow_local_sources: bool = Field(True, description="Accept file:// URLs and local paths.")
-    clone_timeout_s: float = Field(60, description="Wall clock for fetching a repository.")
-    max_repo_bytes: int = Field(50 * 1024 * 1024, description="Cap on a fetched repository's size.")
-    max_repo_files: int = Field(5000, description="Cap on the number of files in a submission.")
-
-    build_network: str = Field("bridge", description="Network of dependency installs; `none` for offline.")
-    build_timeout_s: float = Field(300, description="Wall clock for installing requirements.")
-    boot_timeout_s: float = Field(30, description="Wall clock until the app answers HTTP.")
-    request_timeout_s: float = Field(10, description="One HTTP request of a hidden test.")
-    test_timeout_s: float = Field(60, description="One hidden test, including its requests.")
-    suite_timeout_s: float = Field(600, description="The whole hidden suite (the pytest process is killed).")
-    parallel_lanes: bool = Field(
-        True,
-        description="Run an assignment's lanes at the same time, each on its own app, while lane slots are free: a "
-        "single grade finishes sooner. False runs them in turn.",
-    )
-    lane_slots: int = Field(
-        0, ge=0,
-        description="How many lanes may run at once on this machine, across all grading processes (0: one per "
-        "core, plus one, since a lane spends part of its time waiting for its app). A grade always runs one lane; "
-        "a further lane starts beside it only while a slot is free, else after the grade's own lanes, in turn: "
-        "busy workers then stop oversubscribing the cores.",
-    )
-    exec_timeout_s: float = Field(60, description="One command run in the app container by a test.")
-
-    memory: str = Field("512m", description="Memory (and memory+swap) of an app or build container.")
-    pids: int = Field(256, description="Process limit of an app or build container.")
-    cpus: float = Field(1.0, description="CPU quota of an app or build container.")
-    data_size: str = Field("64m", description="Size of the app's writable data area and of /tmp.")
-    log_bytes: int = Field(64 * 1024, description="Bytes of a container's output kept for a report.")
-    engine_log_max_size: str = Field("1m", description="Cap on the engine's own log file of a container.")
-
-    redis_url: str | None = Field(
-        None,
-        validation_alias=AliasChoices("GRADER_REDIS_URL", "REDIS_URL"),
-        description="Redis for the queue; None starts a private redis-server in data_dir.",
-    )
-
-    database_url: str | None = Field(
-        None,
-        validation_alias=AliasChoices("GRADER_DATABASE_URL", "DATABASE_URL"),
-        description="The submissions database (sqlite:// or postgresql://); None means data_dir/grader.db.",
-    )
-    job_timeout_s: float = Field(
-        0, ge=0,
-        description="Wall clock of one grading job in a worker; 0 means the sum of the stage limits (clone, build, "
-        "boot, suite) plus 120 s for the report and cleanup. A value below that sum is refused: a grading that "
-        "used every stage's limit would end as a retried infra_error instead of a graded report.",
-    )
-    retry_intervals_s: list[int] = Field(
-        [30, 120],
-        description="Back-off before each retry of an infra_error; its length is the number of retries.",
-    )
-    max_attempts: int = Field(
-        5, ge=1, description="Gradings started for one submission (worker deaths count) before it is infra_error."
-    )
-    watchdog_interval_s: float = Field(5, gt=0, description="How often each worker looks for abandoned gradings.")
-    heartbeat_ttl_s: int = Field(
-        20, ge=2, description="A worker on another host is dead when its heartbeat is older than this."
-    )
-    requeue_grace_s: float = Field(
-        60, description="A queued submission whose Redis job is missing this long is enqueued again."
-    )
-    redis_start_timeout_s: float = Field(10, description="Wait for the embedded redis-server to answer PING.")
-
-    secret_key: str | None = Field(
-        None, description="Flask's session key; None means a random key kept in data_dir/web-secret (mode 600)."
-    )
-    session_cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only (behind TLS).")
-    login_attempts: int = Field(
-        5, ge=1, description="Failed staff logins allowed per e-mail and client address within `login_window_s`."
-    )
-    login_window_s: float = Field(900, gt=0, description="The window of `login_attempts`; the refusal lasts as long.")
-    invitation_days: float = Field(7, gt=0, description="Default lifetime of an invitation link.")
-    invitation_max_uses: int = Field(3, ge=1, description="Default number of submissions an invitation allows.")
-    submit_interval_s: float = Field(
-        60, ge=0, description="Minimum time between two submissions through one invitation."
-    )
-    webhook_timeout_s: float = Field(10, gt=0, description="One webhook POST, connect and read.")
-    webhook_retry_intervals_s: list[int] = Field(
-        [10, 60, 300, 1800], description="Back-off before each retry of a failed webhook delivery."
-    )
-    webhook_poll_s: float = Field(2, gt=0, description="How often `grader serve` looks for finished grades to report.")
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_driver(cls, url: str | None) -> str | None:
-        """Accept SQLite and PostgreSQL; plain postgres:// URLs get the psycopg (3) driver we install."""
-        if not url:
-            return None
-        scheme, sep, rest = url.partition("://")
-        if not sep:
-            raise ValueError(f"{url!r} is not a database URL; use sqlite:///path or postgresql://user@host/db")
-        if scheme in ("postgres", "postgresql"):
-            return f"postgresql+psycopg://{rest}"
-        if scheme.split("+")[0] not in ("sqlite", "postgresql"):
-            raise ValueError(f"the {scheme!r} database is not supported; use sqlite:///path or postgresql://...")
-        return url
-
-    @property
-    def database(self) -> str:
-        """The SQLAlchemy URL of the submissions database."""
-        return self.database_url or f"sqlite:///{self.data_dir / 'grader.db'}"
-
-    @property
-    def redis_dir(self) -> Path:
-        """Socket, pidfile and append-only file of the embedded redis-server."""
-        return self.data_dir / "redis"
-
-    @model_validator(mode="after")
-    def _job_timeout_covers_the_stages(self) -> Settings:
-        stages = self.clone_timeout_s + self.build_timeout_s + self.boot_timeout_s + self.suite_timeout_s
-        if self.job_timeout_s == 0:
-            object.__setattr__(self, "job_timeout_s", stages + 120)  # the model is frozen once validated
-        elif self.job_timeout_s < stages:
-            raise ValueError(
-                f"job_timeout_s ({self.job_timeout_s:.0f}) is below the sum of the stage limits ({stages:.0f} s: "
-                "clone, build, boot, suite); raise it or leave it at 0 to derive it"
-            )
-        return self
-
-    @property
-    def lane_slot_count(self) -> int:
-        """`lane_slots`, or its default: one per core, plus one."""
-        return self.lane_slots or (os.cpu_count() or 1) + 1
 
     @property
     def sockets_dir(self) -> Path:
@@ -181,3 +43,277 @@ class Settings(BaseSettings):
     @property
     def locks_dir(self) -> Path:
         return self.data_dir / "locks"
+
+    @property
+    def redis_dir(self) -> Path:
+        """Socket, pidfile and append-only file of the embedded redis-server."""
+        return self.data_dir / "redis"
+
+
+class IntakeSettings(_Group):
+    """What a submission may be before it is built."""
+
+    allow_local_sources: bool = Field(True, description="Accept file:// URLs and local paths.")
+    max_repo_bytes: int = Field(50 * 1024 * 1024, description="Cap on a fetched repository's size.")
+    max_repo_files: int = Field(5000, description="Cap on the number of files in a submission.")
+
+
+class SandboxSettings(_Group):
+    """The Docker engine, the images and the limits of every container that runs candidate code."""
+
+    docker_host: str | None = Field(None, description="Docker engine URL; None means the SDK's default.")
+    base_image: str = Field(
+        "grader-base:bookworm",
+        description="Image the submissions build on. `grader-base:*` is built locally with mmdebstrap; "
+        "any other name (e.g. python:3.12-slim) is pulled from a registry.",
+    )
+    relay_image: str = Field("grader-harness:latest", description="The trusted relay image (socat).")
+    debian_suite: str = Field("bookworm", description="Suite mmdebstrap builds the local base from.")
+    container_runtime: str | None = Field(None, description="OCI runtime for submissions, e.g. runsc.")
+    ca_bundle: Path = Field(
+        Path("/etc/ssl/certs/ca-certificates.crt"),
+        description="Host CA bundle mounted into build containers, or pip fails TLS here.",
+    )
+    uv_binary: Path | None = Field(
+        None,
+        description="The uv executable mounted read-only into build containers to install requirements; "
+        "None means the one of the `uv` package installed with the grader (`.venv/bin/uv`).",
+    )
+    system_python: str = Field("/usr/bin/python3", description="The base image's own Python, used for SQL and the fork server.")
+    build_network: str = Field("bridge", description="Network of dependency installs; `none` for offline.")
+    memory: str = Field("512m", description="Memory (and memory+swap) of an app or build container.")
+    pids: int = Field(256, description="Process limit of an app or build container.")
+    cpus: float = Field(1.0, description="CPU quota of an app or build container.")
+    data_size: str = Field("64m", description="Size of the app's writable data area and of /tmp.")
+    log_bytes: int = Field(64 * 1024, description="Bytes of a container's output kept for a report.")
+    engine_log_max_size: str = Field("1m", description="Cap on the engine's own log file of a container.")
+    parallel_lanes: bool = Field(
+        True,
+        description="Run an assignment's lanes at the same time, each on its own app, while lane slots are free: a "
+        "single grade finishes sooner. False runs them in turn.",
+    )
+    lane_slots: int = Field(
+        0, ge=0,
+        description="How many lanes may run at once on this machine, across all grading processes (0: one per "
+        "core, plus one, since a lane spends part of its time waiting for its app). A grade always runs one lane; "
+        "a further lane starts beside it only while a slot is free, else after the grade's own lanes, in turn.",
+    )
+
+    @property
+    def lane_slot_count(self) -> int:
+        """`lane_slots`, or its default: one per core, plus one."""
+        return self.lane_slots or (os.cpu_count() or 1) + 1
+
+
+class Timeouts(_Group):
+    """Layered, each named: request < test < suite (the pytest process is killed) < job < reaper."""
+
+    clone_s: float = Field(60, description="Wall clock for fetching a repository.")
+    build_s: float = Field(300, description="Wall clock for installing requirements.")
+    boot_s: float = Field(30, description="Wall clock until the app answers HTTP.")
+    request_s: float = Field(10, description="One HTTP request of a hidden test.")
+    test_s: float = Field(60, description="One hidden test, including its requests.")
+    exec_s: float = Field(60, description="One command run in the app container by a test.")
+    suite_s: float = Field(600, description="The whole hidden suite (the pytest process is killed).")
+    job_s: float = Field(
+        0, ge=0,
+        description="Wall clock of one grading job in a worker; 0 means the sum of the stage limits (clone, build, "
+        "boot, suite) plus 120 s for the report and cleanup. A value below that sum is refused: a grading that "
+        "used every stage's limit would end as a retried infra_error instead of a graded report.",
+    )
+    redis_start_s: float = Field(10, description="Wait for the embedded redis-server to answer PING.")
+
+    @property
+    def stages_s(self) -> float:
+        return self.clone_s + self.build_s + self.boot_s + self.suite_s
+
+    @property
+    def job_limit_s(self) -> float:
+        """`job_s`, or its default derived from the stage limits."""
+        return self.job_s or self.stages_s + 120
+
+    @model_validator(mode="after")
+    def _job_covers_the_stages(self) -> Timeouts:
+        if self.job_s and self.job_s < self.stages_s:
+            raise ValueError(
+                f"job_timeout_s ({self.job_s:.0f}) is below the sum of the stage limits ({self.stages_s:.0f} s: "
+                "clone, build, boot, suite); raise it or leave it at 0 to derive it"
+            )
+        return self
+
+
+class QueueSettings(_Group):
+    """Redis, retries and the watchdog."""
+
+    redis_url: SecretStr | None = Field(None, description="Redis for the queue; None starts a private redis-server in data_dir.")
+    retry_intervals_s: list[int] = Field(
+        [30, 120], description="Back-off before each retry of an infra_error; its length is the number of retries."
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Gradings started for one submission (worker deaths count) before it is infra_error."
+    )
+    watchdog_interval_s: float = Field(5, gt=0, description="How often each worker looks for abandoned gradings.")
+    heartbeat_ttl_s: int = Field(20, ge=2, description="A worker on another host is dead when its heartbeat is older than this.")
+    requeue_grace_s: float = Field(60, description="A queued submission whose Redis job is missing this long is enqueued again.")
+
+
+class DatabaseSettings(_Group):
+    """The submissions database."""
+
+    url: SecretStr | None = Field(
+        None, description="sqlite:// or postgresql://; None means data_dir/grader.db. May hold a password."
+    )
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _driver(cls, value: object) -> object:
+        """Accept SQLite and PostgreSQL; plain postgres:// URLs get the psycopg (3) driver we install."""
+        url = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if not url:
+            return None
+        assert isinstance(url, str)
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            raise ValueError(f"{url!r} is not a database URL; use sqlite:///path or postgresql://user@host/db")
+        if scheme in ("postgres", "postgresql"):
+            return f"postgresql+psycopg://{rest}"
+        if scheme.split("+")[0] not in ("sqlite", "postgresql"):
+            raise ValueError(f"the {scheme!r} database is not supported; use sqlite:///path or postgresql://...")
+        return url
+
+
+class WebSettings(_Group):
+    """The web app, its accounts and its webhooks."""
+
+    secret_key: SecretStr | None = Field(
+        None, description="Flask's session key; None means a random key kept in data_dir/web-secret (mode 600)."
+    )
+    session_cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only (behind TLS).")
+    login_attempts: int = Field(5, ge=1, description="Failed staff logins allowed per e-mail and client address within `login_window_s`.")
+    login_window_s: float = Field(900, gt=0, description="The window of `login_attempts`; the refusal lasts as long.")
+    invitation_days: float = Field(7, gt=0, description="Default lifetime of an invitation link.")
+    invitation_max_uses: int = Field(3, ge=1, description="Default number of submissions an invitation allows.")
+    submit_interval_s: float = Field(60, ge=0, description="Minimum time between two submissions through one invitation.")
+    webhook_timeout_s: float = Field(10, gt=0, description="One webhook POST, connect and read.")
+    webhook_retry_intervals_s: list[int] = Field(
+        [10, 60, 300, 1800], description="Back-off before each retry of a failed webhook delivery."
+    )
+    webhook_poll_s: float = Field(2, gt=0, description="How often `grader serve` looks for finished grades to report.")
+
+
+_GROUPS: dict[str, type[_Group]] = {
+    "paths": Paths, "intake": IntakeSettings, "sandbox": SandboxSettings, "timeouts": Timeouts,
+    "queue": QueueSettings, "database": DatabaseSettings, "web": WebSettings,
+}
+_RENAMED = {
+    "harness_image": ("sandbox", "relay_image"), "redis_url": ("queue", "redis_url"), "database_url": ("database", "url"),
+    "clone_timeout_s": ("timeouts", "clone_s"), "build_timeout_s": ("timeouts", "build_s"),
+    "boot_timeout_s": ("timeouts", "boot_s"), "request_timeout_s": ("timeouts", "request_s"),
+    "test_timeout_s": ("timeouts", "test_s"), "exec_timeout_s": ("timeouts", "exec_s"),
+    "suite_timeout_s": ("timeouts", "suite_s"), "job_timeout_s": ("timeouts", "job_s"),
+    "redis_start_timeout_s": ("timeouts", "redis_start_s"),
+}
+FLAT_NAMES: dict[str, tuple[str, str]] = {
+    **{name: (group, name) for group, model in _GROUPS.items() for name in model.model_fields},
+    **_RENAMED,
+}
+"""The flat names of before the groups (`GRADER_<NAME>` variables, constructor keywords) -> (group, field)."""
+_BARE_ENV = {"REDIS_URL": "redis_url", "DATABASE_URL": "database_url"}
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """Flat keywords (and REDIS_URL / DATABASE_URL) sorted into their groups; group names pass through."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        name = _BARE_ENV.get(key.upper(), key.removeprefix("GRADER_").lower() if key.isupper() else key)
+        if name in _GROUPS:
+            given = value.model_dump() if isinstance(value, BaseModel) else dict(value)
+            nested.setdefault(name, {}).update(given)
+        elif name in FLAT_NAMES:
+            group, field = FLAT_NAMES[name]
+            nested.setdefault(group, {})[field] = value
+        else:
+            raise ValueError(f"unknown setting {key!r}; see grader/settings.py for the names")
+    return nested
+
+
+class _FlatEnvironment(PydanticBaseSettingsSource):
+    """`GRADER_MEMORY`, `GRADER_BOOT_TIMEOUT_S`, `REDIS_URL`...: the variable names of before the groups."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        environ = {key.upper(): value for key, value in os.environ.items()}
+        for name, (group, field) in FLAT_NAMES.items():
+            candidates = [f"GRADER_{name.upper()}"] + [bare for bare, flat in _BARE_ENV.items() if flat == name]
+            for variable in candidates:
+                if variable in environ:
+                    raw = environ[variable]
+                    complex_value = _GROUPS[group].model_fields[field].annotation == list[int]
+                    found.setdefault(group, {})[field] = json.loads(raw) if complex_value else raw
+                    break
+        return found
+
+
+class Settings(BaseSettings):
+    """The grader's settings: defaults in the groups above, each documented."""
+
+    model_config = SettingsConfigDict(env_prefix="GRADER_", env_nested_delimiter="__", frozen=True, extra="forbid")
+
+    paths: Paths = Paths()
+    intake: IntakeSettings = IntakeSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    timeouts: Timeouts = Timeouts()
+    queue: QueueSettings = QueueSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    web: WebSettings = WebSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        nested_env = EnvSettingsSource(settings_cls, env_prefix="GRADER_", env_nested_delimiter="__")
+        return init_settings, nested_env, _FlatEnvironment(settings_cls)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_keywords(cls, data: Any) -> Any:
+        return _nest(data) if isinstance(data, dict) else data
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some values changed, by flat name (`boot_timeout_s=5`) or whole group; validated again."""
+        current = {group: getattr(self, group).model_dump() for group in _GROUPS}
+        for group, fields in _nest(changes).items():
+            current[group] = {**current[group], **fields}
+        return Settings.model_validate(current)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the submissions database."""
+        url = self.database.url
+        return url.get_secret_value() if url else f"sqlite:///{self.paths.data_dir / 'grader.db'}"
+
+    @property
+    def redis_url(self) -> str | None:
+        """`queue.redis_url` in clear, for the Redis client; None means the embedded server."""
+        return self.queue.redis_url.get_secret_value() if self.queue.redis_url else None
+
+    def masked(self) -> dict[str, Any]:
+        """Every value, as logged at start: secrets as `**********`, passwords in URLs hidden."""
+        shown = self.model_dump(mode="json")
+        for group, field in (("queue", "redis_url"), ("database", "url")):
+            secret = getattr(getattr(self, group), field)
+            shown[group][field] = _without_password(secret.get_secret_value()) if secret else None
+        return shown
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))

@@ -48,7 +48,7 @@ def redis_enqueue(settings: Settings) -> Enqueue:
 def check_source(settings: Settings, assignment: str, source: str) -> str:
     """The normalized URL of an acceptable source for a known assignment, or SubmitError."""
     try:
-        load_assignment(settings.assignments_dir, assignment)
+        load_assignment(settings.paths.assignments_dir, assignment)
         url, _transport = normalize_source(source.strip(), settings)
     except AssignmentError as exc:
         raise SubmitError(str(exc), 404) from None
@@ -127,7 +127,7 @@ def status_payload(record: SubmissionRecord, position: int | None) -> dict[str, 
 def read_check(settings: Settings, assignment_id: str) -> dict[str, Any] | None:
     """The last `grader assignments check` result of an assignment, as it stored it."""
     try:
-        data = json.loads((settings.data_dir / "checks" / f"{assignment_id}.json").read_text())
+        data = json.loads((settings.paths.data_dir / "checks" / f"{assignment_id}.json").read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -171,7 +171,7 @@ class Webhooks:
         code: int | None = None
         try:
             response = session.post(
-                delivery.url, data=body, timeout=settings.webhook_timeout_s, allow_redirects=False,
+                delivery.url, data=body, timeout=settings.web.webhook_timeout_s, allow_redirects=False,
                 headers={"Content-Type": "application/json", SIGNATURE_HEADER: sign(hook.secret, body),
                          "X-Grader-Delivery": str(delivery.id), "User-Agent": "flask-grader-webhook"})
             code = response.status_code
@@ -181,7 +181,7 @@ class Webhooks:
         if error is None:
             self._finish(delivery, state="delivered", error=None, code=code)
             return 1
-        intervals = settings.webhook_retry_intervals_s
+        intervals = settings.web.webhook_retry_intervals_s
         attempt = delivery.attempts + 1
         if attempt > len(intervals):
             self._finish(delivery, state="failed", error=error, code=code)
@@ -223,7 +223,7 @@ class Dispatcher(threading.Thread):
 
     def run(self) -> None:
         session = requests.Session()
-        while not self.stopping.wait(self.settings.webhook_poll_s):
+        while not self.stopping.wait(self.settings.web.webhook_poll_s):
             try:
                 self.hooks.record_finished(self.store)
                 self.hooks.send_due(self.settings, session)

@@ -82,13 +82,13 @@ class AppControl:
 
     def run(self, argv: list[str], timeout: float | None = None) -> ExecResult:
         return exec_in_app(
-            self.pod, self._client, argv, timeout or self.settings.exec_timeout_s, self.settings.log_bytes
+            self.pod, self._client, argv, timeout or self.settings.timeouts.exec_s, self.settings.sandbox.log_bytes
         )
 
     def flask(self, *args: str, timeout: float | None = None) -> ExecResult:
         """`flask --app wsgi ARGS` in the app's environment (its venv, env vars, /app), forked by the app
         container's fork server from its preloaded libraries when it has one (see grader/forkserver.py)."""
-        client = [self.settings.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH]
+        client = [self.settings.sandbox.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH]
         return self.run([*client, "flask", "--app", "wsgi", *args], timeout=timeout)
 
     def use_category(self, category: str) -> None:
@@ -164,8 +164,8 @@ class AppControl:
         pairs = [(s, []) if isinstance(s, str) else (s[0], list(s[1])) for s in statements]
         result = exec_in_app(
             self.pod, self._client,
-            [self.settings.system_python, "-I", "-S", "-c", _SQL_SCRIPT, self.pod.database_path, json.dumps(pairs)],
-            self.settings.exec_timeout_s, MAX_SQL_OUTPUT,
+            [self.settings.sandbox.system_python, "-I", "-S", "-c", _SQL_SCRIPT, self.pod.database_path, json.dumps(pairs)],
+            self.settings.timeouts.exec_s, MAX_SQL_OUTPUT,
         )
         if result.exit_code != 0:
             raise AssertionError(f"SQL on the app's database failed: {result.output[-800:]}")

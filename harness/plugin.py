@@ -153,7 +153,7 @@ def bare_client(request: pytest.FixtureRequest, _app_control: AppControl) -> San
 
 
 def _user_agent(request: pytest.FixtureRequest, control: AppControl) -> SandboxClient:
-    return SandboxClient(control.pod.socket_path, control.settings.request_timeout_s, _history(request))
+    return SandboxClient(control.pod.socket_path, control.settings.timeouts.request_s, _history(request))
 
 
 @pytest.fixture

@@ -185,7 +185,7 @@ def check_assignment(
     result = CheckResult(assignment=assignment.id, solutions=checks, seconds=round(time.monotonic() - started, 1))
     if only:
         return result
-    record = settings.data_dir / "checks" / f"{assignment.id}.json"
+    record = settings.paths.data_dir / "checks" / f"{assignment.id}.json"
     record.parent.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(result.model_dump(mode="json"), indent=2))
     return result

@@ -71,7 +71,7 @@ def grade(
     console = Console(stderr=True)
     settings = _settings(reports_dir=out)
     try:
-        load_assignment(settings.assignments_dir, assignment)
+        load_assignment(settings.paths.assignments_dir, assignment)
     except AssignmentError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_INFRA) from None
@@ -80,7 +80,7 @@ def grade(
         report = grade_submission(
             request, settings, on_stage=lambda stage: status.update(_STAGE_LABELS[stage])
         )
-    folder = settings.reports_dir / report.id
+    folder = settings.paths.reports_dir / report.id
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
@@ -149,7 +149,7 @@ def assignments_check(
     console = Console(width=None if sys.stdout.isatty() else 140)
     settings = _settings()
     try:
-        assignment = load_assignment(settings.assignments_dir, assignment_id)
+        assignment = load_assignment(settings.paths.assignments_dir, assignment_id)
     except AssignmentError as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_INFRA) from None

@@ -41,7 +41,7 @@ def _store(settings: Settings) -> Store:
     try:
         return open_store(settings)
     except SQLAlchemyError as exc:
-        raise _fail(f"the database at {settings.database} is not usable: {exc}", EXIT_INFRA) from None
+        raise _fail(f"the database at {settings.database_url} is not usable: {exc}", EXIT_INFRA) from None
 
 
 def submit(
@@ -53,7 +53,7 @@ def submit(
     """Record a submission and queue it for grading; prints its id."""
     settings = Settings()
     try:
-        load_assignment(settings.assignments_dir, assignment)
+        load_assignment(settings.paths.assignments_dir, assignment)
         url, _transport = normalize_source(source, settings)
     except AssignmentError as exc:
         raise _fail(str(exc), EXIT_INVALID) from None
@@ -120,7 +120,7 @@ def worker(
     except BrokerUnavailable as exc:
         raise _fail(exc.reason, EXIT_INFRA) from None
     _store(settings).engine.dispose()  # upgrade the schema once, before the processes start
-    code = run_workers(settings.model_copy(update={"redis_url": redis_url(settings)}), concurrency, burst)
+    code = run_workers(settings.replace(redis_url=redis_url(settings)), concurrency, burst)
     raise typer.Exit(code)
 
 

@@ -74,7 +74,7 @@ def serve(
         connect_redis(settings)
     except BrokerUnavailable as exc:
         raise _fail(exc.reason, EXIT_INFRA) from None
-    settings = settings.model_copy(update={"redis_url": redis_url(settings)})
+    settings = settings.replace(redis_url=redis_url(settings))
     open_store(settings).engine.dispose()  # the schema, upgraded once before the processes start
     secret_key(settings)  # made once, then read by every web process
     children: list[tuple[str, multiprocessing.process.BaseProcess | subprocess.Popen[bytes]]] = []

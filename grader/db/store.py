@@ -296,7 +296,7 @@ def migrate(engine: Engine) -> None:
 
 
 def open_store(settings: Settings) -> Store:
-    """The store of `settings.database`, its schema upgraded to the newest migration."""
-    engine = create_db_engine(settings.database)
+    """The store of `settings.database_url`, its schema upgraded to the newest migration."""
+    engine = create_db_engine(settings.database_url)
     migrate(engine)
     return Store(engine)

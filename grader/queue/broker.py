@@ -38,11 +38,11 @@ def _ping(url: str) -> redis.Redis:
 
 
 def embedded_url(settings: Settings) -> str:
-    return f"unix://{settings.redis_dir / _SOCKET}"
+    return f"unix://{settings.paths.redis_dir / _SOCKET}"
 
 
 def _start_embedded(settings: Settings) -> None:
-    folder = settings.redis_dir
+    folder = settings.paths.redis_dir
     binary = shutil.which("redis-server")
     if binary is None:
         raise BrokerUnavailable(
@@ -61,23 +61,23 @@ def _start_embedded(settings: Settings) -> None:
 def _embedded(settings: Settings) -> redis.Redis:
     """Reuse the private redis-server if its socket answers, else start it and wait for PING."""
     url = embedded_url(settings)
-    if len(str(settings.redis_dir / _SOCKET)) > 100:
-        raise BrokerUnavailable(f"the socket path under {settings.redis_dir} is too long; shorten data_dir")
-    settings.redis_dir.mkdir(parents=True, exist_ok=True)
-    with exclusive(settings.redis_dir / "start.lock"):
+    if len(str(settings.paths.redis_dir / _SOCKET)) > 100:
+        raise BrokerUnavailable(f"the socket path under {settings.paths.redis_dir} is too long; shorten data_dir")
+    settings.paths.redis_dir.mkdir(parents=True, exist_ok=True)
+    with exclusive(settings.paths.redis_dir / "start.lock"):
         try:
             return _ping(url)
         except redis.RedisError:
             pass
         _start_embedded(settings)
-        deadline = time.monotonic() + settings.redis_start_timeout_s
+        deadline = time.monotonic() + settings.timeouts.redis_start_s
         while True:
             try:
                 return _ping(url)
             except redis.RedisError as exc:
                 if time.monotonic() > deadline:
                     raise BrokerUnavailable(
-                        f"the embedded redis-server at {url} did not answer: {exc}; see {settings.redis_dir / 'redis.log'}"
+                        f"the embedded redis-server at {url} did not answer: {exc}; see {settings.paths.redis_dir / 'redis.log'}"
                     ) from None
                 time.sleep(0.1)
 
@@ -111,11 +111,11 @@ def new_job_id(submission_id: str) -> str:
 
 def enqueue_grading(queue: Queue, submission_id: str, job_id: str, settings: Settings) -> Job:
     """One grading job with the job timeout and the infra_error retries of `settings`."""
-    intervals = settings.retry_intervals_s
+    intervals = settings.queue.retry_intervals_s
     return queue.enqueue(
         JOB_FUNCTION, submission_id,
         job_id=job_id,
-        job_timeout=int(settings.job_timeout_s),
+        job_timeout=int(settings.timeouts.job_limit_s),
         retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
         result_ttl=7 * 24 * 3600,
         failure_ttl=7 * 24 * 3600,

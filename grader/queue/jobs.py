@@ -82,7 +82,7 @@ def grade_job(submission_id: str) -> str:
 def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerContext) -> str:
     """Grade a record whose lease this process holds, then record the result if the lease is still ours."""
     settings, store = context.settings, context.store
-    staging = settings.reports_dir / ".staging" / token
+    staging = settings.paths.reports_dir / ".staging" / token
     request = SubmissionRequest(id=record.id, source=record.source, ref=record.ref, assignment=record.assignment)
 
     def on_stage(stage: Stage) -> None:
@@ -96,25 +96,25 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 
     report: GradeReport | None = None
     try:
-        report = grade_submission(request, settings.model_copy(update={"reports_dir": staging}), on_stage=on_stage)
+        report = grade_submission(request, settings.replace(reports_dir=staging), on_stage=on_stage)
         error = report.reason if report.status is Status.infra_error else None
     except LeaseLost as exc:
         log.warning("job %s: %s; its result is dropped", job.id, exc)
         shutil.rmtree(staging, ignore_errors=True)
         return "lease lost"
     except JobTimeoutException:
-        error = f"the grading job exceeded its time limit of {settings.job_timeout_s:.0f} s"
+        error = f"the grading job exceeded its time limit of {settings.timeouts.job_limit_s:.0f} s"
     except Exception as exc:  # a bug or an outage of ours, never the candidate's: an infra_error
         log.exception("job %s: grading %s failed", job.id, record.id)
         error = f"the grader failed: {type(exc).__name__}: {exc}"
-    if error is not None and job.retries_left and record.attempts < settings.max_attempts:
+    if error is not None and job.retries_left and record.attempts < settings.queue.max_attempts:
         shutil.rmtree(staging, ignore_errors=True)
         if store.release(record.id, token, error):
             raise RetryGrading(f"{record.id}: infra_error, retried: {error}")
         return "lease lost"
     if report is None:
         report = _infra_report(request, settings, error or "unknown failure", staging)
-    final = settings.reports_dir / record.id
+    final = settings.paths.reports_dir / record.id
     won = store.finish(
         record.id, token, status=report.status, score=report.score, max_score=report.max_score,
         report_path=str(final / "report.json"), error=error, publish=lambda: publish_report(staging / record.id, final),
@@ -129,7 +129,7 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, staging: Path) -> GradeReport:
     """A report for a grading that ended without one (job timeout, a crash of ours), so status points to one."""
     try:
-        assignment = load_assignment(settings.assignments_dir, request.assignment)
+        assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
     except AssignmentError:
         assignment = None
     report = build_report(request, assignment, status=Status.infra_error, reason=reason)

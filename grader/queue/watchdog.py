@@ -82,7 +82,7 @@ class Watchdog:
             pass
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.settings.watchdog_interval_s):
+        while not self._stop.wait(self.settings.queue.watchdog_interval_s):
             self.sweep()
 
     def sweep(self) -> None:
@@ -94,7 +94,7 @@ class Watchdog:
                 log.exception("watchdog: %s failed", step.__name__)
 
     def beat(self) -> None:
-        self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.heartbeat_ttl_s)
+        self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.queue.heartbeat_ttl_s)
 
     def owner_dead(self, owner: str | None) -> bool:
         if not owner:
@@ -123,7 +123,7 @@ class Watchdog:
         stage = record.stage.value if record.stage else "start"
         error = f"worker {record.owner} died during {stage} (attempt {record.attempts})"
         job_id = new_job_id(record.id)
-        give_up = record.attempts >= self.settings.max_attempts
+        give_up = record.attempts >= self.settings.queue.max_attempts
         if give_up:
             won = self.store.give_up(record.id, record.lease_token, f"{error}; gave up after {record.attempts} attempts")
         else:
@@ -155,7 +155,7 @@ class Watchdog:
 
     def resend_lost(self) -> list[str]:
         """Enqueue again the queued records whose RQ job is gone, failed or stuck; return their ids."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.requeue_grace_s)
+        cutoff = utcnow() - timedelta(seconds=self.settings.queue.requeue_grace_s)
         resent = []
         for record in self.store.stale_queued(cutoff):
             if record.job_id and self._job_pending(record.job_id):

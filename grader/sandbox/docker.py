@@ -48,7 +48,7 @@ def owner_alive(owner: str) -> bool:
 def connect(settings: Settings) -> docker.DockerClient:
     """A client for the engine, or InfraError saying how to start one."""
     try:
-        client = docker.DockerClient(base_url=settings.docker_host) if settings.docker_host else docker.from_env()
+        client = docker.DockerClient(base_url=settings.sandbox.docker_host) if settings.sandbox.docker_host else docker.from_env()
         client.ping()
     except docker.errors.DockerException as exc:
         raise InfraError(

@@ -59,12 +59,12 @@ def _existing(client: docker.DockerClient, name: str, recipe: str) -> str | None
 
 def build_base_image(client: docker.DockerClient, settings: Settings, force: bool = False) -> ImageStatus:
     """A Debian rootfs with Python, made by mmdebstrap and imported; or a registry image, pulled."""
-    name = settings.base_image
+    name = settings.sandbox.base_image
     if not name.startswith("grader-base"):
         with engine_errors(f"pulling {name}"):
             image = client.images.pull(name)
         return ImageStatus(name, image.id, built=False)
-    recipe = _recipe_hash(settings.debian_suite, *BASE_PACKAGES, *_HOOKS)
+    recipe = _recipe_hash(settings.sandbox.debian_suite, *BASE_PACKAGES, *_HOOKS)
     if not force and (existing := _existing(client, name, recipe)):
         return ImageStatus(name, existing, built=False)
     if shutil.which("mmdebstrap") is None:
@@ -73,7 +73,7 @@ def build_base_image(client: docker.DockerClient, settings: Settings, force: boo
         tarball = Path(tmp) / "base.tar"
         command = [
             "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(BASE_PACKAGES)}",
-            *(f"--customize-hook={hook}" for hook in _HOOKS), settings.debian_suite, str(tarball),
+            *(f"--customize-hook={hook}" for hook in _HOOKS), settings.sandbox.debian_suite, str(tarball),
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -92,8 +92,8 @@ def build_base_image(client: docker.DockerClient, settings: Settings, force: boo
 
 def build_harness_image(client: docker.DockerClient, settings: Settings, base_id: str, force: bool = False) -> ImageStatus:
     """The trusted relay: socat from the base, run by the grader only, never by a submission."""
-    name = settings.harness_image
-    dockerfile = _HARNESS_DOCKERFILE.format(base=settings.base_image, kind=KIND_LABEL)
+    name = settings.sandbox.relay_image
+    dockerfile = _HARNESS_DOCKERFILE.format(base=settings.sandbox.base_image, kind=KIND_LABEL)
     recipe = _recipe_hash(base_id, dockerfile)
     if not force and (existing := _existing(client, name, recipe)):
         return ImageStatus(name, existing, built=False)

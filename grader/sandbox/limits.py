@@ -18,23 +18,23 @@ def _bytes(size: str) -> int:
 def hardening(settings: Settings, *, read_only: bool = True, tmp_size: str | None = None) -> dict[str, Any]:
     """Keyword arguments for `containers.create`: no privileges, bounded memory, processes, CPU, logs, files."""
     options: dict[str, Any] = {
-        "mem_limit": settings.memory,
-        "memswap_limit": settings.memory,
-        "pids_limit": settings.pids,
-        "nano_cpus": int(settings.cpus * 1e9),
+        "mem_limit": settings.sandbox.memory,
+        "memswap_limit": settings.sandbox.memory,
+        "pids_limit": settings.sandbox.pids,
+        "nano_cpus": int(settings.sandbox.cpus * 1e9),
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
         "privileged": False,
         "read_only": read_only,
-        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_size or settings.data_size}"},
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={tmp_size or settings.sandbox.data_size}"},
         "ulimits": [
             Ulimit(name="nofile", soft=1024, hard=1024),
-            Ulimit(name="fsize", soft=_bytes(settings.data_size), hard=_bytes(settings.data_size)),
+            Ulimit(name="fsize", soft=_bytes(settings.sandbox.data_size), hard=_bytes(settings.sandbox.data_size)),
         ],
         "log_config": LogConfig(
-            type="json-file", config={"max-size": settings.engine_log_max_size, "max-file": "1"}
+            type="json-file", config={"max-size": settings.sandbox.engine_log_max_size, "max-file": "1"}
         ),
     }
-    if settings.container_runtime:
-        options["runtime"] = settings.container_runtime
+    if settings.sandbox.container_runtime:
+        options["runtime"] = settings.sandbox.container_runtime
     return options

@@ -45,7 +45,7 @@ def _new_volume(client: docker.DockerClient, pod_job: str, owner: str, settings:
             name=name, driver="local", labels=job_labels(pod_job, "data", owner),
             driver_opts={
                 "type": "tmpfs", "device": "tmpfs",
-                "o": f"size={settings.data_size},uid={APP_UID},gid={APP_UID},mode=0700",
+                "o": f"size={settings.sandbox.data_size},uid={APP_UID},gid={APP_UID},mode=0700",
             },
         )
     return name
@@ -93,9 +93,9 @@ def start_lane(first: Pod, assignment: Assignment, settings: Settings, client: d
 
 
 def _socket_dir(settings: Settings, job: str, name: str) -> Path:
-    socket_dir = settings.sockets_dir / job / name
+    socket_dir = settings.paths.sockets_dir / job / name
     if len(str(socket_dir / SOCKET_NAME)) > 100:
-        raise InfraError(f"the socket path under {settings.sockets_dir} is too long for a unix socket; shorten data_dir")
+        raise InfraError(f"the socket path under {settings.paths.sockets_dir} is too long for a unix socket; shorten data_dir")
     socket_dir.mkdir(parents=True, exist_ok=True)
     socket_dir.chmod(0o700)
     return socket_dir
@@ -106,7 +106,7 @@ def _start_relay(
 ) -> Container:
     with engine_errors("starting the harness relay"):
         return client.containers.run(
-            settings.harness_image,
+            settings.sandbox.relay_image,
             command=[f"UNIX-LISTEN:/run/grader/{SOCKET_NAME},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{port}"],
             detach=True,
             user="0:0",
@@ -171,7 +171,7 @@ def _launch_app(
 
 def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) -> None:
     """Poll the app through the relay at a fine interval until any HTTP answer, an exit, or the boot limit."""
-    deadline = time.monotonic() + settings.boot_timeout_s
+    deadline = time.monotonic() + settings.timeouts.boot_s
     session = unix_session(pod.socket_path)
     app = client.containers.get(pod.app_container)
     relay = client.containers.get(pod.harness_container)
@@ -187,21 +187,21 @@ def wait_until_ready(pod: Pod, client: docker.DockerClient, settings: Settings) 
             oom = app.attrs["State"].get("OOMKilled") or oom_kills(client, pod.job_id, pod.started_at) > 0
             why = f"exited with code {code}"
             if oom:
-                why += f" after processes were killed at its memory limit ({settings.memory})"
+                why += f" after processes were killed at its memory limit ({settings.sandbox.memory})"
             raise BootFailed(
                 f"the app {why} before answering HTTP; see its output below",
-                log_tail=log_tail(app, settings.log_bytes), limit="memory" if oom else None,
+                log_tail=log_tail(app, settings.sandbox.log_bytes), limit="memory" if oom else None,
             )
         relay.reload()
         if relay.status != "running":
             raise InfraError("the harness relay stopped while the app was booting")
         if time.monotonic() > deadline:
             oom = oom_kills(client, pod.job_id, pod.started_at) > 0
-            memory = f"; processes were killed at its memory limit ({settings.memory})" if oom else ""
+            memory = f"; processes were killed at its memory limit ({settings.sandbox.memory})" if oom else ""
             raise BootFailed(
-                f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.boot_timeout_s:.0f} s "
+                f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.timeouts.boot_s:.0f} s "
                 f"(boot time limit){memory}; see its output below",
-                log_tail=log_tail(app, settings.log_bytes), limit="memory" if oom else "boot_time",
+                log_tail=log_tail(app, settings.sandbox.log_bytes), limit="memory" if oom else "boot_time",
             )
         time.sleep(0.1)
 

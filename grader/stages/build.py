@@ -139,8 +139,8 @@ def install_script(requirements: bytes, settings: Settings) -> str:
     The variables are exported by the script, not given to the container, so they do not end up in
     the committed image's environment (which stays the base image's).
     """
-    environment = {"HOME": "/tmp", "SSL_CERT_FILE": str(settings.ca_bundle), "UV_HTTP_TIMEOUT": "60"}
-    venv = [UV, "venv", "--quiet", "--no-config", "--no-python-downloads", "--python", settings.system_python, VENV]
+    environment = {"HOME": "/tmp", "SSL_CERT_FILE": str(settings.sandbox.ca_bundle), "UV_HTTP_TIMEOUT": "60"}
+    venv = [UV, "venv", "--quiet", "--no-config", "--no-python-downloads", "--python", settings.sandbox.system_python, VENV]
     return "\n".join([
         "set -e",
         "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items()),
@@ -152,8 +152,8 @@ def install_script(requirements: bytes, settings: Settings) -> str:
 
 def uv_binary(settings: Settings) -> Path:
     """The uv executable on this host: the setting, or the binary of the `uv` package the grader depends on."""
-    if settings.uv_binary is not None:
-        path = settings.uv_binary
+    if settings.sandbox.uv_binary is not None:
+        path = settings.sandbox.uv_binary
     else:
         try:
             from uv import find_uv_bin
@@ -190,16 +190,16 @@ def _install_dependencies(
     client: docker.DockerClient, settings: Settings, job_id: str, requirements: bytes, key: str
 ) -> str:
     """Install requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
-    req_dir = settings.work_dir / job_id / "req"
+    req_dir = settings.paths.work_dir / job_id / "req"
     req_dir.mkdir(parents=True, exist_ok=True)
     req_dir.chmod(0o755)
     (req_dir / "requirements.txt").write_bytes(requirements)
     (req_dir / "requirements.txt").chmod(0o644)
-    ca = str(settings.ca_bundle)
+    ca = str(settings.sandbox.ca_bundle)
     uv = uv_binary(settings)
     with engine_errors("creating the build container"):
         container = client.containers.create(
-            settings.base_image,
+            settings.sandbox.base_image,
             command=["/bin/sh", "-c", install_script(requirements, settings)],
             user=f"{APP_UID}:{APP_UID}",
             mounts=[
@@ -207,7 +207,7 @@ def _install_dependencies(
                 Mount(ca, ca, type="bind", read_only=True),
                 Mount(UV, str(uv), type="bind", read_only=True),
             ],
-            network_mode=settings.build_network,
+            network_mode=settings.sandbox.build_network,
             labels=job_labels(job_id, "build"),
             **hardening(settings, read_only=False),
         )
@@ -215,19 +215,19 @@ def _install_dependencies(
         with engine_errors("starting the build container"):
             container.start()
         try:
-            result = container.wait(timeout=settings.build_timeout_s)
+            result = container.wait(timeout=settings.timeouts.build_s)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             container.kill()
             raise BuildFailed(
-                f"installing requirements.txt took longer than {settings.build_timeout_s:.0f} s (build time limit)",
-                log_tail=log_tail(container, settings.log_bytes), limit="build_time",
+                f"installing requirements.txt took longer than {settings.timeouts.build_s:.0f} s (build time limit)",
+                log_tail=log_tail(container, settings.sandbox.log_bytes), limit="build_time",
             ) from None
-        tail = log_tail(container, settings.log_bytes)
+        tail = log_tail(container, settings.sandbox.log_bytes)
         if result.get("StatusCode") != 0:
             container.reload()
             if container.attrs["State"].get("OOMKilled"):
                 raise BuildFailed(
-                    f"installing requirements.txt ran out of memory (limit {settings.memory})", log_tail=tail, limit="memory"
+                    f"installing requirements.txt ran out of memory (limit {settings.sandbox.memory})", log_tail=tail, limit="memory"
                 )
             error = install_error(tail)
             raise BuildFailed(
@@ -268,11 +268,11 @@ def build_image(snapshot: Snapshot, settings: Settings, client: docker.DockerCli
     """Return the submission's image, installing its requirements only when no cached layer matches."""
     requirements = _read_requirements(snapshot)
     with engine_errors("reading the base image"):
-        base_id = client.images.get(settings.base_image).id
+        base_id = client.images.get(settings.sandbox.base_image).id
     key = deps_key(base_id, requirements)
     deps_tag = f"{DEPS_REPOSITORY}:{key}"
     cached = True
-    with exclusive(settings.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns
+    with exclusive(settings.paths.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns
         try:
             client.images.get(deps_tag)
         except docker.errors.ImageNotFound:

@@ -36,7 +36,7 @@ def normalize_source(source: str, settings: Settings) -> tuple[str, str]:
             raise Rejected(f"{source!r} is not a valid ssh repository URL")
         return source, "ssh"
     if lowered.startswith("file://") or "://" not in source and "::" not in source:
-        if not settings.allow_local_sources:
+        if not settings.intake.allow_local_sources:
             raise Rejected("local repositories are not accepted here; submit an https:// or ssh:// git URL")
         path = Path(source[7:] if lowered.startswith("file://") else source).expanduser().resolve()
         if not path.is_dir():
@@ -103,10 +103,10 @@ def fetch_snapshot(request: SubmissionRequest, settings: Settings) -> Snapshot:
     url, transport = normalize_source(request.source, settings)
     if request.ref is not None and not _REF.match(request.ref):
         raise Rejected(f"{request.ref!r} is not a valid branch, tag or commit name")
-    dest = settings.work_dir / request.id / "src"
+    dest = settings.paths.work_dir / request.id / "src"
     shutil.rmtree(dest.parent, ignore_errors=True)
     dest.mkdir(parents=True)
-    timeout = settings.clone_timeout_s
+    timeout = settings.timeouts.clone_s
     init = _run_git(["init", "-q", "."], dest, transport, timeout)
     if init.returncode != 0:
         raise InfraError(f"git init failed: {init.stderr.strip()}")
@@ -143,10 +143,10 @@ def _check_tree_size(listing: str, settings: Settings) -> None:
 
 
 def _enforce_limits(size: int, files: int, settings: Settings) -> None:
-    if size > settings.max_repo_bytes:
-        raise Rejected(f"the repository holds {size} bytes, more than the limit of {settings.max_repo_bytes}")
-    if files > settings.max_repo_files:
-        raise Rejected(f"the repository holds {files} files, more than the limit of {settings.max_repo_files}")
+    if size > settings.intake.max_repo_bytes:
+        raise Rejected(f"the repository holds {size} bytes, more than the limit of {settings.intake.max_repo_bytes}")
+    if files > settings.intake.max_repo_files:
+        raise Rejected(f"the repository holds {files} files, more than the limit of {settings.intake.max_repo_files}")
 
 
 def read_regular_file(path: Path, limit: int) -> bytes | None:

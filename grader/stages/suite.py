@@ -62,7 +62,7 @@ class SuiteForkServer:
         server = cls._by_process.get(os.getpid())
         if server is not None and server.process.poll() is None and server.path.exists():
             return server.path
-        path = settings.sockets_dir / f"suite-{os.getpid()}.sock"
+        path = settings.paths.sockets_dir / f"suite-{os.getpid()}.sock"
         if len(str(path)) > 100:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +83,7 @@ def _command(files: list[str], tests_dir: str, session_file: str, results_file: 
         sys.executable, "-m", "pytest", *files,
         "-p", "pytest_timeout", "-p", "harness.plugin", "-p", "no:cacheprovider",
         "--grader-session", session_file, "--grader-results", results_file,
-        "--timeout", str(int(settings.test_timeout_s)), "--rootdir", tests_dir,
+        "--timeout", str(int(settings.timeouts.test_s)), "--rootdir", tests_dir,
         "-q", "--no-header", "-o", "addopts=", "-W", "ignore::DeprecationWarning",
     ]
 
@@ -128,8 +128,8 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: dock
     category that serves the app differently (four workers after one...) gets a spare pod booted in the
     background from the lane's start, so its tests start on a booted app.
     """
-    work = settings.work_dir / pod.job_id / "suite"
-    deadline = time.monotonic() + settings.suite_timeout_s
+    work = settings.paths.work_dir / pod.job_id / "suite"
+    deadline = time.monotonic() + settings.timeouts.suite_s
     serve_by_category = {c.id: assignment.serve_of(c) for c in assignment.categories}
 
     def run_lane(index: int, categories: list[Category]) -> LaneResult:
@@ -161,8 +161,8 @@ def _schedule_lanes(
     """Run the lanes, the first at once; each further one beside it while a machine-wide lane slot is free
     (and `parallel_lanes`), else when this grade has no lane running. Slots are flocks, so lanes of every
     grading process on the host count, and a slot held by a process that died is free again."""
-    slots = settings.lane_slot_count
-    folder = settings.data_dir / "lane-slots"
+    slots = settings.sandbox.lane_slot_count
+    folder = settings.paths.data_dir / "lane-slots"
     results: dict[int, LaneResult] = {}
     pending = list(range(len(lanes)))
 
@@ -177,7 +177,7 @@ def _schedule_lanes(
         running: dict[Future[LaneResult], int] = {}
         while pending or running:
             while pending:
-                slot = take_free_slot(folder, slots) if settings.parallel_lanes or not running else None
+                slot = take_free_slot(folder, slots) if settings.sandbox.parallel_lanes or not running else None
                 if slot is None and running:
                     break
                 index = pending.pop(0)
@@ -217,7 +217,7 @@ def _run_pytest(
         "PYTHONPATH": str(PROJECT_ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-        **({"DOCKER_HOST": settings.docker_host} if settings.docker_host else {}),
+        **({"DOCKER_HOST": settings.sandbox.docker_host} if settings.sandbox.docker_host else {}),
     }
     stopped = ""
     command = _command(files, str(assignment.tests_dir), session_file, results_file, settings)
@@ -231,7 +231,7 @@ def _run_pytest(
         )
         output = process.stdout[-4000:] + process.stderr[-4000:]
     except subprocess.TimeoutExpired as exc:
-        stopped = f"the hidden suite was stopped at its time limit of {settings.suite_timeout_s:.0f} s"
+        stopped = f"the hidden suite was stopped at its time limit of {settings.timeouts.suite_s:.0f} s"
         output = str(exc.stdout or "")[-4000:]
     collected, recorded = _read_results(results_file)
     if not collected:
@@ -270,7 +270,7 @@ def _app_log(client: docker.DockerClient, pod: Pod, settings: Settings) -> str:
         all=True, filters={"label": [f"{JOB_LABEL}={pod.job_id}", f"{ROLE_LABEL}=app"]}
     )
     if len(containers) == 1:
-        return log_tail(containers[0], settings.log_bytes)
-    share = settings.log_bytes // max(1, len(containers))
+        return log_tail(containers[0], settings.sandbox.log_bytes)
+    share = settings.sandbox.log_bytes // max(1, len(containers))
     ordered = sorted(containers, key=lambda c: c.labels.get(LANE_LABEL) != pod.lane)
     return "\n".join(f"--- lane {c.labels.get(LANE_LABEL, '?')} ---\n{log_tail(c, share)}" for c in ordered)

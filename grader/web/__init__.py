@@ -30,9 +30,9 @@ csrf = CSRFProtect()
 
 def secret_key(settings: Settings) -> str:
     """The configured key, or one random key kept in data_dir/web-secret, shared by every web process."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = Path(settings.data_dir) / "web-secret"
+    if settings.web.secret_key:
+        return settings.web.secret_key.get_secret_value()
+    path = Path(settings.paths.data_dir) / "web-secret"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        SESSION_COOKIE_SECURE=settings.web.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         MAX_CONTENT_LENGTH=64 * 1024,

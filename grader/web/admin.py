@@ -35,7 +35,7 @@ def assignments() -> str:
     g = _g()
     rows = []
     hooks = g.webhooks.all()
-    for toml in sorted(g.settings.assignments_dir.glob("*/assignment.toml")):
+    for toml in sorted(g.settings.paths.assignments_dir.glob("*/assignment.toml")):
         folder = toml.parent
         try:
             title = load_assignment_folder(folder).title
@@ -50,7 +50,7 @@ def assignments() -> str:
 @admin_required
 def set_webhook(assignment_id: str) -> Response | str:
     g = _g()
-    if not (g.settings.assignments_dir / assignment_id / "assignment.toml").is_file():
+    if not (g.settings.paths.assignments_dir / assignment_id / "assignment.toml").is_file():
         abort(404)
     form = WebhookForm()
     if not form.validate_on_submit():

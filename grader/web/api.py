@@ -62,11 +62,11 @@ def create_invitation() -> tuple[Response, int]:
     grader = _grader()
     data = _body()
     assignment = str(data.get("assignment") or "")
-    if not (grader.settings.assignments_dir / assignment / "assignment.toml").is_file() or "/" in assignment:
+    if not (grader.settings.paths.assignments_dir / assignment / "assignment.toml").is_file() or "/" in assignment:
         return _error(f"no assignment {assignment!r}", 404)
     try:
-        days = float(data.get("days", grader.settings.invitation_days))
-        max_uses = int(data.get("max_uses", grader.settings.invitation_max_uses))
+        days = float(data.get("days", grader.settings.web.invitation_days))
+        max_uses = int(data.get("max_uses", grader.settings.web.invitation_max_uses))
     except (TypeError, ValueError):
         return _error("days must be a number and max_uses an integer", 400)
     if not (0 < days <= 365 and 1 <= max_uses <= 100):

@@ -44,7 +44,7 @@ def invitation(token: str) -> Response | str | tuple[str, int]:
     if refusal:
         return render_template("refused.html", message=refusal), 410
     try:
-        assignment = load_assignment(g.settings.assignments_dir, invite.assignment)
+        assignment = load_assignment(g.settings.paths.assignments_dir, invite.assignment)
         brief = (assignment.folder / assignment.brief).read_text(errors="replace")
     except (AssignmentError, OSError):
         return render_template("refused.html", message="This assignment is not available; tell the hiring team."), 503
@@ -66,10 +66,10 @@ def submit_for_invitation(invitation_id: int, assignment: str, candidate: str | 
     """Check, count against the invitation's limits, record and enqueue; return the candidate's status token."""
     g = _g()
     url = check_source(g.settings, assignment, source)
-    if not g.accounts.use_invitation(invitation_id, g.settings.submit_interval_s):
+    if not g.accounts.use_invitation(invitation_id, g.settings.web.submit_interval_s):
         invite = g.accounts.invitation(invitation_id)
         refusal = invite.refusal(utcnow()) if invite else "This invitation is not valid."
-        raise SubmitError(refusal or f"Please wait {g.settings.submit_interval_s:g} s between two submissions.", 429)
+        raise SubmitError(refusal or f"Please wait {g.settings.web.submit_interval_s:g} s between two submissions.", 429)
     try:
         record = record_submission(g.store, g.enqueue, url=url, ref=ref, assignment=assignment, submitter=candidate)
     except BrokerUnavailable as exc:
@@ -97,7 +97,7 @@ def status_json(token: str) -> Response:
     g = _g()
     record = _record(token)
     try:
-        assignment = load_assignment(g.settings.assignments_dir, record.assignment)
+        assignment = load_assignment(g.settings.paths.assignments_dir, record.assignment)
     except AssignmentError:
         assignment = None
     body = status_payload(record, g.accounts.queue_position(record.id))

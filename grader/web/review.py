@@ -27,7 +27,7 @@ def _g() -> Any:
 
 
 def assignment_ids() -> list[str]:
-    folder = _g().settings.assignments_dir
+    folder = _g().settings.paths.assignments_dir
     return sorted(p.parent.name for p in folder.glob("*/assignment.toml"))
 
 
@@ -103,8 +103,8 @@ def invitations() -> str:
     form = InvitationForm()
     form.assignment.choices = assignment_ids()
     if request.method == "GET":
-        form.days.data = g.settings.invitation_days
-        form.max_uses.data = g.settings.invitation_max_uses
+        form.days.data = g.settings.web.invitation_days
+        form.max_uses.data = g.settings.web.invitation_max_uses
     link = None
     if form.validate_on_submit():
         token, _invite = g.accounts.create_invitation(

@@ -250,7 +250,7 @@ class Corpus:
         self.root = root
         self.client = client
         self.sentinel = sentinel
-        self.settings = Settings(data_dir=root / "var", reports_dir=root / "reports").model_copy(update=TIGHT)
+        self.settings = Settings(data_dir=root / "var", reports_dir=root / "reports").replace(**TIGHT)
         self.job_ids: list[str] = []
         self.results: dict[str, Graded] = {}
         self._repos = 0
@@ -316,7 +316,7 @@ class Corpus:
             source = source()
         request = SubmissionRequest(id=new_submission_id(), source=str(source), ref=ref, assignment="flask-notes")
         self.job_ids.append(request.id)
-        used = self.settings.model_copy(update=overrides)
+        used = self.settings.replace(**overrides)
         seen, stop = Watch(), threading.Event()
         watcher = threading.Thread(target=_watch_job, args=(self.client, request.id, stop, seen), daemon=True)
         watcher.start()
@@ -358,7 +358,7 @@ def _ensure_dependency_layers(client: docker.DockerClient, root: Path) -> None:
     """The two stacks' layers must be cached, since TIGHT builds offline; install them the normal way if not."""
     from grader.stages.build import DEPS_REPOSITORY
 
-    base_id = client.images.get(Settings().base_image).id
+    base_id = client.images.get(Settings().sandbox.base_image).id
     for requirements in (FLASK_REQUIREMENTS, GUNICORN_REQUIREMENTS):
         key = hashlib.sha256(base_id.encode() + b"\0" + requirements.encode()).hexdigest()[:32]
         try:
@@ -375,7 +375,7 @@ def _ensure_dependency_layers(client: docker.DockerClient, root: Path) -> None:
         _git(repo, "commit", "-q", "-m", "warm the dependency cache")
         settings = Settings(data_dir=root / "warm-var", reports_dir=root / "warm-reports")
         request = SubmissionRequest(id=new_submission_id(), source=str(repo), assignment="flask-notes")
-        report = grade_submission(request, settings.model_copy(update={"boot_timeout_s": 5}), client=client)
+        report = grade_submission(request, settings.replace(boot_timeout_s=5), client=client)
         assert report.status is Status.boot_failed, f"warming the dependency layer failed: {report.reason}"
 
 
@@ -401,5 +401,5 @@ def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
     new = corpus.job_ids[before:]
     assert leftovers(corpus.client, new) == []
     for job in new:
-        assert not (corpus.settings.sockets_dir / job).exists(), f"the socket folder of {job} was left behind"
-        assert not (corpus.settings.work_dir / job).exists(), f"the work folder of {job} was left behind"
+        assert not (corpus.settings.paths.sockets_dir / job).exists(), f"the socket folder of {job} was left behind"
+        assert not (corpus.settings.paths.work_dir / job).exists(), f"the work folder of {job} was left behind"

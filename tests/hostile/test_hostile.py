@@ -46,12 +46,12 @@ APP_UID = 10001
 
 
 def boot_bound(g: Graded) -> float:
-    return g.settings.boot_timeout_s + SLACK_S
+    return g.settings.timeouts.boot_s + SLACK_S
 
 
 def graded_bound(g: Graded) -> float:
     """Boot, the whole suite at its limit, and the grader's own work."""
-    return g.settings.boot_timeout_s + g.settings.suite_timeout_s + SLACK_S
+    return g.settings.timeouts.boot_s + g.settings.timeouts.suite_s + SLACK_S
 
 
 def assert_status(g: Graded, *expected: Status) -> None:
@@ -137,9 +137,9 @@ def test_cpu_spin_at_import_is_boot_failed_at_the_boot_limit(corpus: Corpus):
     g = corpus.grade("cpu_spin", lambda: corpus.submission("cpu_spin"))
     assert_status(g, Status.boot_failed)
     assert g.report.limits_hit == ["boot_time"], g.summary()
-    assert "boot time limit" in g.report.reason and f"{g.settings.boot_timeout_s:.0f} s" in g.report.reason
+    assert "boot time limit" in g.report.reason and f"{g.settings.timeouts.boot_s:.0f} s" in g.report.reason
     assert "CPUSPIN start" in g.app_output
-    assert g.settings.boot_timeout_s <= g.report.timings.boot_s <= boot_bound(g)
+    assert g.settings.timeouts.boot_s <= g.report.timings.boot_s <= boot_bound(g)
     assert_within(g, boot_bound(g))
     assert_host_clean(corpus, g)
 
@@ -192,13 +192,13 @@ def test_output_flood_is_capped_in_the_report_and_on_disk(corpus: Corpus):
     assert_status(g, Status.graded)
     assert g.report.logs, "the report kept no output at all"
     for name, value in g.report.logs.items():
-        assert len(value) <= g.settings.log_bytes + 64, f"log {name!r} holds {len(value)} characters"
+        assert len(value) <= g.settings.sandbox.log_bytes + 64, f"log {name!r} holds {len(value)} characters"
     assert "A" * 1024 in g.app_output or "pwned" in g.app_output, "the report kept none of the flood: " + g.app_output[-500:]
     assert g.watch.max_log_file_bytes > 0, "the watcher never saw the engine's log file"
     assert g.watch.max_log_file_bytes <= ENGINE_LOG_CAP + 256 * 1024, (
         f"the engine's log file of the app grew to {g.watch.max_log_file_bytes} bytes on the host"
     )
-    report_file = g.settings.reports_dir / g.report.id / "report.json"
+    report_file = g.settings.paths.reports_dir / g.report.id / "report.json"
     assert report_file.stat().st_size < 1024 * 1024, f"report.json is {report_file.stat().st_size} bytes"
     assert_within(g, graded_bound(g))
     assert_host_clean(corpus, g)
@@ -248,7 +248,7 @@ def test_host_secrets_and_docker_socket_are_out_of_reach(corpus: Corpus, monkeyp
     assert re.search(r"STATUS CapEff:\s+0+\b", out) and re.search(r"STATUS NoNewPrivs:\s+1", out), out[-4000:]
     mounts = re.search(r"HOSTREAD MOUNTS (.*)", out)
     assert mounts, out[-4000:]
-    assert str(corpus.settings.sockets_dir) not in out and " on /run/grader" not in mounts.group(1)
+    assert str(corpus.settings.paths.sockets_dir) not in out and " on /run/grader" not in mounts.group(1)
     assert_within(g, graded_bound(g))
     assert_host_clean(corpus, g)
 
@@ -371,7 +371,7 @@ def test_bare_relative_path_requirement_never_runs_setup_py(corpus: Corpus):
     g = _bare_path_submission(corpus)
     assert isinstance(g, Graded)
     assert_status(g, Status.build_failed)
-    assert_within(g, g.settings.build_timeout_s + SLACK_S)
+    assert_within(g, g.settings.timeouts.build_s + SLACK_S)
     assert_host_clean(corpus, g)
 
 
@@ -389,8 +389,8 @@ def test_repository_bigger_than_max_repo_bytes_is_rejected(corpus: Corpus):
     files: dict[str, str | bytes] = {**corpus.files_of("tiny"), "assets/blob.bin": os.urandom(6 * 1024 * 1024)}
     g = corpus.grade("huge_file", lambda: corpus.repo(files))
     assert_status(g, Status.rejected)
-    assert f"more than the limit of {g.settings.max_repo_bytes}" in g.report.reason, g.report.reason
-    assert_within(g, g.settings.clone_timeout_s + SLACK_S)
+    assert f"more than the limit of {g.settings.intake.max_repo_bytes}" in g.report.reason, g.report.reason
+    assert_within(g, g.settings.timeouts.clone_s + SLACK_S)
     assert_host_clean(corpus, g)
 
 
@@ -399,8 +399,8 @@ def test_repository_with_too_many_files_is_rejected(corpus: Corpus):
     files: dict[str, str | bytes] = {**corpus.files_of("tiny"), **{f"junk/{i:04}.txt": "x" for i in range(600)}}
     g = corpus.grade("many_files", lambda: corpus.repo(files))
     assert_status(g, Status.rejected)
-    assert f"files, more than the limit of {g.settings.max_repo_files}" in g.report.reason, g.report.reason
-    assert_within(g, g.settings.clone_timeout_s + SLACK_S)
+    assert f"files, more than the limit of {g.settings.intake.max_repo_files}" in g.report.reason, g.report.reason
+    assert_within(g, g.settings.timeouts.clone_s + SLACK_S)
     assert_host_clean(corpus, g)
 
 
@@ -425,7 +425,7 @@ def _compressed_bomb(corpus: Corpus) -> tuple[Graded, int]:
         return repo
 
     def poll() -> None:
-        work = corpus.settings.work_dir
+        work = corpus.settings.paths.work_dir
         while not stop.wait(0.01):
             total = 0
             for dirpath, _dirs, names in os.walk(work):
@@ -456,15 +456,15 @@ def test_highly_compressible_repository_is_rejected(corpus: Corpus):
     """A small clone that checks out to 256 MiB is rejected for max_repo_bytes, within the clone limit."""
     g, _peak = _compressed_bomb(corpus)
     assert_status(g, Status.rejected)
-    assert f"more than the limit of {g.settings.max_repo_bytes}" in g.report.reason, g.report.reason
-    assert_within(g, g.settings.clone_timeout_s + SLACK_S)
+    assert f"more than the limit of {g.settings.intake.max_repo_bytes}" in g.report.reason, g.report.reason
+    assert_within(g, g.settings.timeouts.clone_s + SLACK_S)
     assert_host_clean(corpus, g)
 
 
 def test_compressed_bomb_never_lands_on_the_host_disk(corpus: Corpus):
     """The host disk used by a snapshot stays near max_repo_bytes, whatever the checkout would expand to."""
     g, peak = _compressed_bomb(corpus)
-    assert peak <= g.settings.max_repo_bytes + 1024 * 1024, f"the snapshot reached {peak} bytes on the host"
+    assert peak <= g.settings.intake.max_repo_bytes + 1024 * 1024, f"the snapshot reached {peak} bytes on the host"
 
 
 # --- 14-15: hostile behaviour during the suite ------------------------------------------------------------
@@ -479,7 +479,7 @@ def test_responder_that_sleeps_forever_is_cut_by_the_time_limits(corpus: Corpus)
     assert {"test_time", "suite_time"} & set(g.report.limits_hit), g.summary()
     timed_out = [m for o, m in g.tests().values() if "timed out" in m.lower() or "timeout" in m.lower() or "not run" in m]
     assert len(timed_out) >= len(g.tests()) // 2, f"only {len(timed_out)} tests were cut by a time limit"
-    assert g.report.timings.tests_s <= g.settings.suite_timeout_s + 15, g.report.timings
+    assert g.report.timings.tests_s <= g.settings.timeouts.suite_s + 15, g.report.timings
     assert_within(g, graded_bound(g))
     assert_host_clean(corpus, g)
 
@@ -553,11 +553,11 @@ def test_exec_output_flood_is_graded_with_capped_logs(corpus: Corpus):
     g = corpus.grade("exec_flood", lambda: corpus.submission("exec_flood"), suite_timeout_s=EXEC_FLOOD_SUITE_S)
     assert_status(g, Status.graded)
     for name, value in g.report.logs.items():
-        assert len(value) <= g.settings.log_bytes + 64, f"log {name!r} holds {len(value)} characters"
+        assert len(value) <= g.settings.sandbox.log_bytes + 64, f"log {name!r} holds {len(value)} characters"
     assert max(len(m) for _o, m in g.tests().values()) <= 2100
     # the boot's own `flask db upgrade` floods the container's log too (in 16 KiB pieces: the engine splits lines)
     assert "B" * 4096 in g.printed, "the flood did not run"
-    assert (g.settings.reports_dir / g.report.id / "report.json").stat().st_size < 1024 * 1024
+    assert (g.settings.paths.reports_dir / g.report.id / "report.json").stat().st_size < 1024 * 1024
     assert_within(g, graded_bound(g))
     assert_host_clean(corpus, g)
 
@@ -573,7 +573,7 @@ def test_response_body_bomb_is_graded(corpus: Corpus):
     g = corpus.grade("body_bomb", lambda: corpus.submission("body_bomb"), suite_timeout_s=15)
     assert_status(g, Status.graded, Status.boot_failed)
     assert g.report.score <= 10, g.summary()
-    assert (g.settings.reports_dir / g.report.id / "report.json").stat().st_size < 1024 * 1024
+    assert (g.settings.paths.reports_dir / g.report.id / "report.json").stat().st_size < 1024 * 1024
     assert_within(g, graded_bound(g))
     assert_host_clean(corpus, g)
 
@@ -615,7 +615,7 @@ def test_dangerous_sources_are_rejected_without_running_anything(corpus: Corpus,
     assert_status(g, Status.rejected)
     assert says in g.report.reason, g.summary()
     assert not touched.exists(), f"{touched} exists: the command in the source ran"
-    assert_within(g, g.settings.clone_timeout_s + SLACK_S)
+    assert_within(g, g.settings.timeouts.clone_s + SLACK_S)
     assert_host_clean(corpus, g)
 
 
@@ -658,7 +658,7 @@ def test_submodule_with_an_update_command_is_rejected(corpus: Corpus):
     assert "could not be fetched" in g.report.reason, g.summary()
     assert "disallowed submodule update" in g.report.logs.get("output", ""), g.report.logs
     assert not (corpus.sentinel.folder / "update-ran").exists(), "the submodule's update command ran"
-    assert_within(g, g.settings.clone_timeout_s + SLACK_S)
+    assert_within(g, g.settings.timeouts.clone_s + SLACK_S)
     assert_host_clean(corpus, g)
 
 

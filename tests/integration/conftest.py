@@ -56,6 +56,6 @@ def grade(settings: Settings, engine: docker.DockerClient, graded_ids: list[str]
     def run(source: str, assignment: str = "flask-notes", ref: str | None = None, **overrides: object):
         request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
         graded_ids.append(request.id)
-        return grade_submission(request, settings.model_copy(update=overrides), client=engine)
+        return grade_submission(request, settings.replace(**overrides), client=engine)
 
     return run

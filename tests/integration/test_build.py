@@ -78,7 +78,7 @@ def test_cold_install_is_a_compiled_venv_on_the_base_python(build, engine, setti
     assert "gunicorn" in output and "(version 23.0.0)" in output
     assert int(facts["py"]) > 50 and int(facts["pyc"]) >= int(facts["py"])
     assert "no cache" in output
-    base_env = engine.images.get(settings.base_image).attrs["Config"]["Env"]
+    base_env = engine.images.get(settings.sandbox.base_image).attrs["Config"]["Env"]
     assert engine.images.get(image.tag).attrs["Config"]["Env"] == base_env
 
 

@@ -31,7 +31,7 @@ def control(settings: Settings, engine: docker.DockerClient, git_repo, graded_id
     job = new_submission_id()
     graded_ids.append(job)
     request = SubmissionRequest(id=job, source=str(git_repo(REFERENCE)), assignment="flask-notes")
-    assignment = load_assignment(settings.assignments_dir, "flask-notes")
+    assignment = load_assignment(settings.paths.assignments_dir, "flask-notes")
     try:
         image = build_image(fetch_snapshot(request, settings), settings, engine)
         pod = start_pod(image, assignment, settings, engine)
@@ -55,7 +55,7 @@ def test_flask_commands_in_an_idle_container_fork_from_the_preloaded_server(cont
     probe = "import sys; print('flask_migrate' in sys.modules, 'notes_app' in sys.modules)"
     child = exec_in_app(
         control.pod, engine,
-        [settings.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH, "python", "-c", probe],
+        [settings.sandbox.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH, "python", "-c", probe],
         30, 10_000,
     )
     assert child.exit_code == 0, child.output
@@ -76,7 +76,7 @@ def test_serving_container_runs_setup_then_gunicorn_and_nothing_else(control):
 
 def test_a_command_past_its_time_limit_is_killed_with_its_children(control):
     control.restart(fresh_db=True, setup=False, serve=False)
-    client = [control.settings.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH]
+    client = [control.settings.sandbox.system_python, "-I", "-S", "-c", forkserver.source(), "client", forkserver.SOCKET_PATH]
     result = control.run([*client, "/bin/sh", "-c", "sleep 40 & sleep 41"], timeout=2)
     assert result.timed_out
     assert not [line for line in _processes(control) if line.startswith("sleep 4")]

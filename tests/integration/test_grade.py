@@ -29,13 +29,13 @@ def test_reference_solution_gets_full_marks(grade, git_repo, settings):
     assert failures == []
     assert report.score == report.max_score == 100
     assert {c.id for c in report.categories} == {"auth", "access_split", "migrations", "concurrency"}
-    folder = settings.reports_dir / report.id
+    folder = settings.paths.reports_dir / report.id
     assert json.loads((folder / "report.json").read_text())["score"] == 100
     assert "flask-notes" in (folder / "report.html").read_text()
     assert report.provenance.commit and report.provenance.image_id and report.provenance.requirements_sha256
     app_output = report.logs["app output"]
     assert all(f"--- lane {lane} ---" in app_output for lane in ("main", "cli", "concurrency")), app_output[:400]
-    assert not (settings.sockets_dir / report.id).exists()
+    assert not (settings.paths.sockets_dir / report.id).exists()
 
 
 def test_lanes_in_turn_grade_the_same(grade, git_repo):
@@ -164,7 +164,7 @@ def test_cli_rejects_ext_url_with_exit_code_2(settings):
     """`grader grade 'ext::…'` exits 2 and writes a rejected report."""
     result = subprocess.run(
         [sys.executable, "-m", "grader", "grade", "ext::sh -c id", "--assignment", "flask-notes",
-         "--out", str(settings.reports_dir), "--json"],
+         "--out", str(settings.paths.reports_dir), "--json"],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2, result.stderr
@@ -177,10 +177,10 @@ def test_cli_without_engine_exits_3_and_says_how(settings, git_repo):
     """An unreachable engine is infra_error, exit 3, with a hint on how to start it."""
     result = subprocess.run(
         [sys.executable, "-m", "grader", "grade", str(git_repo(REFERENCE)), "--assignment", "flask-notes",
-         "--out", str(settings.reports_dir), "--json"],
+         "--out", str(settings.paths.reports_dir), "--json"],
         capture_output=True, text=True, timeout=60,
         env={"PATH": "/usr/bin:/bin", "GRADER_DOCKER_HOST": "unix:///nonexistent/docker.sock",
-             "GRADER_DATA_DIR": str(settings.data_dir)},
+             "GRADER_DATA_DIR": str(settings.paths.data_dir)},
     )
     assert result.returncode == 3, result.stderr
     report = json.loads(result.stdout)

@@ -137,8 +137,8 @@ class QueueRig:
         self.redis = redis_server
         self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GRADER_")}
         self.env.update(
-            GRADER_DATA_DIR=str(settings.data_dir), GRADER_REPORTS_DIR=str(settings.reports_dir),
-            GRADER_ASSIGNMENTS_DIR=str(settings.assignments_dir), REDIS_URL=redis_server.url,
+            GRADER_DATA_DIR=str(settings.paths.data_dir), GRADER_REPORTS_DIR=str(settings.paths.reports_dir),
+            GRADER_ASSIGNMENTS_DIR=str(settings.paths.assignments_dir), REDIS_URL=redis_server.url,
             GRADER_WATCHDOG_INTERVAL_S="1", GRADER_HEARTBEAT_TTL_S="5", GRADER_RETRY_INTERVALS_S="[1, 1]",
         )
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -219,7 +219,7 @@ def redis_server(short_tmp: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def rig(settings: Settings, short_tmp: Path, tiny_assignments: Path, redis_server: RedisServer) -> Iterator[QueueRig]:
-    queue_settings = settings.model_copy(update={"assignments_dir": tiny_assignments, "redis_url": redis_server.url})
+    queue_settings = settings.replace(assignments_dir=tiny_assignments, redis_url=redis_server.url)
     rig = QueueRig(queue_settings, short_tmp, redis_server)
     yield rig
     rig.stop()
@@ -237,7 +237,7 @@ def _ten(repos: dict[str, Path]) -> list[tuple[str, Path]]:
 
 def test_ten_submissions_through_two_workers_match_in_process_grades(rig, repos, grade, graded_ids):
     """Ten submissions through two worker processes get the statuses and scores `grader grade` gives them."""
-    expected = {name: grade(str(repo), assignment="tiny", assignments_dir=rig.settings.assignments_dir)
+    expected = {name: grade(str(repo), assignment="tiny", assignments_dir=rig.settings.paths.assignments_dir)
                 for name, repo in repos.items()}
     assert len({report.score for report in expected.values()}) >= 3
     submitted = [(name, rig.submit(repo)) for name, repo in _ten(repos)]
@@ -343,12 +343,12 @@ def test_unreachable_redis_at_submit_exits_3_and_records_nothing(rig, repos, url
 
 def test_infra_error_is_retried_with_back_off_then_recorded(rig, repos, graded_ids):
     """An infra_error (the assignment vanished after submit) is tried three times, then recorded as such."""
-    shutil.copytree(rig.settings.assignments_dir / "tiny", rig.settings.assignments_dir / "fleeting")
-    toml = rig.settings.assignments_dir / "fleeting" / "assignment.toml"
+    shutil.copytree(rig.settings.paths.assignments_dir / "tiny", rig.settings.paths.assignments_dir / "fleeting")
+    toml = rig.settings.paths.assignments_dir / "fleeting" / "assignment.toml"
     toml.write_text(toml.read_text().replace('id = "tiny"', 'id = "fleeting"'))
     sid = rig.submit(repos["full"], assignment="fleeting")
     graded_ids.append(sid)
-    shutil.rmtree(rig.settings.assignments_dir / "fleeting")
+    shutil.rmtree(rig.settings.paths.assignments_dir / "fleeting")
     elapsed = rig.work()
     record = rig.record(sid)
     assert (record.status, record.attempts) == (Status.infra_error, 3), rig.logs()

@@ -24,7 +24,7 @@ def _dead_owner() -> str:
 
 def test_reaper_removes_only_abandoned_jobs(engine, graded_ids):
     """A container and volume of a killed owner go; those of this live process stay."""
-    image = Settings().harness_image
+    image = Settings().sandbox.relay_image
     dead_job, live_job = "reap-dead", "reap-live"
     graded_ids.extend([dead_job, live_job])
     dead = engine.containers.create(image, command=["-V"], labels=job_labels(dead_job, "app", _dead_owner()))

@@ -29,7 +29,7 @@ def embedded(settings: Settings) -> Iterator[Settings]:
 
 
 def _pid(settings: Settings) -> str:
-    return (settings.redis_dir / "redis.pid").read_text().strip()
+    return (settings.paths.redis_dir / "redis.pid").read_text().strip()
 
 
 def test_embedded_redis_is_started_once_and_shared(embedded):
@@ -41,8 +41,8 @@ def test_embedded_redis_is_started_once_and_shared(embedded):
     info = first.info("persistence")
     assert info["aof_enabled"] == 1
     assert first.config_get("port")["port"] == "0"
-    assert (embedded.redis_dir / "redis.sock").is_socket()
-    processes = subprocess.run(["pgrep", "-f", str(embedded.redis_dir / "redis.sock")], capture_output=True, text=True)
+    assert (embedded.paths.redis_dir / "redis.sock").is_socket()
+    processes = subprocess.run(["pgrep", "-f", str(embedded.paths.redis_dir / "redis.sock")], capture_output=True, text=True)
     assert processes.stdout.split() == [pid]
 
 

@@ -32,7 +32,7 @@ def test_local_paths_follow_the_setting(settings, git_repo):
     """A local path becomes a file:// URL when allowed and is rejected when not."""
     repo = git_repo(files={"a.txt": "a"})
     assert normalize_source(str(repo), settings) == (repo.resolve().as_uri(), "file")
-    closed = settings.model_copy(update={"allow_local_sources": False})
+    closed = settings.replace(allow_local_sources=False)
     with pytest.raises(Rejected, match="local repositories are not accepted"):
         normalize_source(str(repo), closed)
 
@@ -94,6 +94,6 @@ def test_symlinked_requirements_is_not_read(settings, git_repo, git, short_tmp):
 def test_repository_over_size_cap_is_rejected(settings, git_repo):
     """A repository larger than max_repo_bytes is rejected with the limit named."""
     repo = git_repo(files={"big.txt": "x" * 20000})
-    small = settings.model_copy(update={"max_repo_bytes": 10000})
+    small = settings.replace(max_repo_bytes=10000)
     with pytest.raises(Rejected, match="more than the limit"):
         fetch_snapshot(SubmissionRequest(id="t6", source=str(repo), assignment="a"), small)

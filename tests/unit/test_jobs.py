@@ -46,7 +46,7 @@ def _pipeline(monkeypatch, status: Status, reason: str = "", score: float = 0.0)
             id=request.id, assignment=request.assignment, source={"url": request.source}, status=status,
             reason=reason, score=score, max_score=10, grader_version="test", created_at=datetime.now(UTC),
         )
-        write_report(report, settings.reports_dir)
+        write_report(report, settings.paths.reports_dir)
         return report
 
     monkeypatch.setattr(jobs, "grade_submission", fake)
@@ -67,9 +67,9 @@ def test_candidate_results_are_final_without_retry(store, settings, monkeypatch,
     record = store.get("s-1")
     assert record is not None and record.status is status and record.attempts == 1
     assert job.saved == ["intake", "build", "report"] and record.stage is Stage.report
-    report = json.loads((settings.reports_dir / "s-1" / "report.json").read_text())
-    assert report["status"] == status.value and record.report_path == str(settings.reports_dir / "s-1" / "report.json")
-    assert list((settings.reports_dir / ".staging").iterdir()) == []
+    report = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())
+    assert report["status"] == status.value and record.report_path == str(settings.paths.reports_dir / "s-1" / "report.json")
+    assert list((settings.paths.reports_dir / ".staging").iterdir()) == []
 
 
 def test_infra_error_with_tries_left_is_retried(store, settings, monkeypatch):
@@ -80,7 +80,7 @@ def test_infra_error_with_tries_left_is_retried(store, settings, monkeypatch):
     record = store.get("s-1")
     assert record is not None
     assert (record.status, record.last_error, record.lease_token) == (Status.queued, "engine down", None)
-    assert not (settings.reports_dir / "s-1").exists()
+    assert not (settings.paths.reports_dir / "s-1").exists()
 
 
 def test_infra_error_on_last_try_is_recorded(store, settings, monkeypatch):
@@ -100,7 +100,7 @@ def test_crash_of_the_pipeline_on_last_try_writes_an_infra_report(store, setting
 
     monkeypatch.setattr(jobs, "grade_submission", broken)
     assert _run(store, settings, FakeJob(retries_left=None)) == "infra_error"
-    report = json.loads((settings.reports_dir / "s-1" / "report.json").read_text())
+    report = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())
     assert report["status"] == "infra_error" and "RuntimeError: bug" in report["reason"]
 
 
@@ -111,7 +111,7 @@ def test_lost_lease_stops_the_grading_and_writes_nothing(store, settings, monkey
     assert _run(store, settings, FakeJob(retries_left=2)) == "lease lost"
     record = store.get("s-1")
     assert record is not None and record.status is Status.queued
-    assert not (settings.reports_dir / "s-1").exists()
+    assert not (settings.paths.reports_dir / "s-1").exists()
 
 
 def test_a_new_grading_replaces_the_old_report(store, settings, monkeypatch):
@@ -122,7 +122,7 @@ def test_a_new_grading_replaces_the_old_report(store, settings, monkeypatch):
     store.acquire("s-1", "j2", "host/1:1", "t1")
     _pipeline(monkeypatch, Status.graded, score=9)
     _run(store, settings, FakeJob(retries_left=0))
-    assert json.loads((settings.reports_dir / "s-1" / "report.json").read_text())["score"] == 9
+    assert json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())["score"] == 9
     assert store.get("s-1").score == 9  # type: ignore[union-attr]
 
 
@@ -131,6 +131,6 @@ def test_job_timeout_is_derived_from_the_stage_limits():
     from pydantic import ValidationError
 
     settings = Settings(clone_timeout_s=10, build_timeout_s=20, boot_timeout_s=5, suite_timeout_s=60)
-    assert settings.job_timeout_s == 10 + 20 + 5 + 60 + 120
+    assert settings.timeouts.job_limit_s == 10 + 20 + 5 + 60 + 120
     with pytest.raises(ValidationError, match="below the sum of the stage limits"):
         Settings(suite_timeout_s=600, job_timeout_s=600)

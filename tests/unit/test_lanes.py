@@ -46,7 +46,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def test_lanes_run_side_by_side_up_to_the_free_slots(settings):
     runner = Recorder()
-    results = _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 2}))
+    results = _schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
     assert [reason for _, reason in results] == ["lane 0", "lane 1", "lane 2"]
     assert runner.most == 2
     assert runner.started[0] == 0
@@ -54,44 +54,44 @@ def test_lanes_run_side_by_side_up_to_the_free_slots(settings):
 
 def test_enough_slots_run_every_lane_at_once(settings):
     runner = Recorder()
-    _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 3}))
+    _schedule_lanes(LANES, runner, settings.replace(lane_slots=3))
     assert runner.most == 3
 
 
 def test_slots_held_by_other_grades_leave_one_lane_at_a_time(settings):
     """Another grading process holds every slot: this grade still runs, its lanes in turn."""
-    held = [take_free_slot(settings.data_dir / "lane-slots", 2) for _ in range(2)]
+    held = [take_free_slot(settings.paths.data_dir / "lane-slots", 2) for _ in range(2)]
     assert all(held)
     runner = Recorder(seconds=0.1)
-    results = _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 2}))
+    results = _schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
     assert runner.most == 1 and runner.started == [0, 1, 2]
     assert len(results) == 3
-    assert take_free_slot(settings.data_dir / "lane-slots", 2) is None, "the other grade's slots stayed held"
+    assert take_free_slot(settings.paths.data_dir / "lane-slots", 2) is None, "the other grade's slots stayed held"
 
 
 def test_a_slot_freed_by_another_grade_is_taken_while_this_grade_runs(settings):
-    held = [take_free_slot(settings.data_dir / "lane-slots", 2) for _ in range(2)]
+    held = [take_free_slot(settings.paths.data_dir / "lane-slots", 2) for _ in range(2)]
     threading.Timer(0.3, held[0].close).start()
     runner = Recorder(seconds=0.8)
-    _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 2}))
+    _schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
     assert runner.most == 2
 
 
 def test_without_parallel_lanes_they_run_in_turn(settings):
     runner = Recorder(seconds=0.1)
-    _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 3, "parallel_lanes": False}))
+    _schedule_lanes(LANES, runner, settings.replace(lane_slots=3, parallel_lanes=False))
     assert runner.most == 1 and runner.started == [0, 1, 2]
 
 
 def test_slots_are_freed_when_lanes_end_even_by_an_error(settings):
     runner = Recorder(seconds=0.1, fail=1)
     with pytest.raises(RuntimeError, match="lane 1 broke"):
-        _schedule_lanes(LANES, runner, settings.model_copy(update={"lane_slots": 3}))
-    slots = [take_free_slot(settings.data_dir / "lane-slots", 3) for _ in range(3)]
+        _schedule_lanes(LANES, runner, settings.replace(lane_slots=3))
+    slots = [take_free_slot(settings.paths.data_dir / "lane-slots", 3) for _ in range(3)]
     assert all(slots), "a lane slot stayed held after its lane ended"
 
 
 def test_default_slots_are_one_per_core_plus_one(settings):
     """0 means the default: a lane waits on its app part of the time, so one more lane than cores fits."""
-    assert settings.model_copy(update={"lane_slots": 0}).lane_slot_count == (os.cpu_count() or 1) + 1
-    assert settings.model_copy(update={"lane_slots": 5}).lane_slot_count == 5
+    assert settings.replace(lane_slots=0).sandbox.lane_slot_count == (os.cpu_count() or 1) + 1
+    assert settings.replace(lane_slots=5).sandbox.lane_slot_count == 5

@@ -189,7 +189,7 @@ def test_concurrent_processes_acquire_once(database_settings):
     _submit(store)
     context = multiprocessing.get_context("fork")
     results: multiprocessing.Queue = context.Queue()
-    processes = [context.Process(target=_race, args=(settings.database, f"t{i}", results)) for i in range(8)]
+    processes = [context.Process(target=_race, args=(settings.database_url, f"t{i}", results)) for i in range(8)]
     for process in processes:
         process.start()
     outcomes = dict(results.get(timeout=60) for _ in processes)
@@ -228,14 +228,14 @@ def test_migrations_create_the_table_once(database_settings):
 def test_default_database_is_sqlite_in_the_data_dir(settings):
     """Without DATABASE_URL the records live in data_dir/grader.db."""
     open_store(settings)
-    assert Path(settings.data_dir / "grader.db").is_file()
+    assert Path(settings.paths.data_dir / "grader.db").is_file()
 
 
 def test_database_url_setting():
     """DATABASE_URL is read through its alias; plain postgres URLs get the psycopg driver; others are refused."""
-    assert Settings(DATABASE_URL="postgres://u@h/db").database == "postgresql+psycopg://u@h/db"
-    assert Settings(GRADER_DATABASE_URL="sqlite:////tmp/x.db").database == "sqlite:////tmp/x.db"
-    assert Settings(data_dir=Path("/d")).database == "sqlite:////d/grader.db"
+    assert Settings(DATABASE_URL="postgres://u@h/db").database_url == "postgresql+psycopg://u@h/db"
+    assert Settings(GRADER_DATABASE_URL="sqlite:////tmp/x.db").database_url == "sqlite:////tmp/x.db"
+    assert Settings(data_dir=Path("/d")).database_url == "sqlite:////d/grader.db"
     with pytest.raises(ValidationError, match="not supported"):
         Settings(DATABASE_URL="mysql://u@h/db")
 

@@ -116,7 +116,7 @@ def test_remote_owner_is_judged_by_its_heartbeat(settings, store, connection):
 def test_gives_up_after_max_attempts(settings, store, connection):
     """A submission whose gradings keep dying ends as infra_error instead of looping."""
     _running(store, _dead_owner())
-    watchdog = _watchdog(settings.model_copy(update={"max_attempts": 1}), store, connection)
+    watchdog = _watchdog(settings.replace(max_attempts=1), store, connection)
     watchdog.recover_abandoned()
     record = store.get("s-1")
     assert record is not None and record.status.value == "infra_error" and "gave up" in (record.last_error or "")

@@ -26,7 +26,7 @@ def tiny_dir(short_tmp: Path) -> Path:
 
 @pytest.fixture
 def web_settings(settings: Settings, tiny_dir: Path) -> Settings:
-    return settings.model_copy(update={"assignments_dir": tiny_dir, "secret_key": "test-key", "submit_interval_s": 0})
+    return settings.replace(assignments_dir=tiny_dir, secret_key="test-key", submit_interval_s=0)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_api_invitation_submit_status_report(client, accounts, git_repo, store, 
     assert [s for s, _ in enqueued] == [sid]
     assert client.get(f"/api/submissions/{sid}", headers=auth).get_json()["progress"] == "queued"
     assert client.get(f"/api/submissions/{sid}/report", headers=auth).status_code == 404
-    _finish(store, sid, web_settings.reports_dir)
+    _finish(store, sid, web_settings.paths.reports_dir)
     report = client.get(f"/api/submissions/{sid}/report", headers=auth).get_json()
     assert report["score"] == 5 and report["categories"][0]["tests"][0]["id"].endswith("secret_name")
     bad = client.post("/api/submissions", json={"assignment": "tiny", "repository": "ftp://x"}, headers=auth)

@@ -128,7 +128,7 @@ def _form_login(client, email: str, password: str, address: str = "192.0.2.10"):
 def test_password_guessing_is_throttled_per_email_and_address(app, client, accounts, web_settings):
     """After `login_attempts` wrong passwords for one e-mail from one address, even the right password is
     refused with 429 for the window; another address is not affected; after the window it works again."""
-    app.extensions["grader"].settings = web_settings.model_copy(update={"login_attempts": 3, "login_window_s": 2})
+    app.extensions["grader"].settings = web_settings.replace(login_attempts=3, login_window_s=2)
     accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
     for _ in range(3):
         assert _form_login(client, "ann@example.com", "wrong password").status_code == 200
@@ -144,7 +144,7 @@ def test_password_guessing_is_throttled_per_email_and_address(app, client, accou
 
 
 def test_a_successful_login_forgets_the_failures_before_it(app, client, accounts, web_settings):
-    app.extensions["grader"].settings = web_settings.model_copy(update={"login_attempts": 3})
+    app.extensions["grader"].settings = web_settings.replace(login_attempts=3)
     accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
     for _ in range(2):
         _form_login(client, "ann@example.com", "wrong password")

@@ -104,7 +104,7 @@ def test_unknown_invitation_is_404(client):
 def test_minimum_interval_between_submissions(app, client, accounts, git_repo, enqueued):
     """A second submission within submit_interval_s is refused with a reason, and not counted."""
     grader = app.extensions["grader"]
-    grader.settings = grader.settings.model_copy(update={"submit_interval_s": 3600})
+    grader.settings = grader.settings.replace(submit_interval_s=3600)
     token = _invite(accounts, max_uses=3)
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     assert _submit(client, token, repo).status_code == 302
@@ -146,12 +146,12 @@ def _finish(store, sid: str, reports_dir, candidate_sees_tests: bool = False) ->
 def test_candidate_sees_scores_per_category_but_no_test_names(client, accounts, git_repo, store, enqueued, web_settings):
     """The finished status shows each category's score; hidden test names, messages and paths stay hidden."""
     location = _submit(client, _invite(accounts), str(git_repo(files={"wsgi.py": "app = None\n"}))).headers["Location"]
-    _finish(store, enqueued[0][0], web_settings.reports_dir)
+    _finish(store, enqueued[0][0], web_settings.paths.reports_dir)
     body = client.get(location + "/status.json").get_data(as_text=True)
     data = json.loads(body)
     assert (data["progress"], data["final"], data["result"]["score"]) == ("graded", True, 5)
     assert [(c["id"], c["score"]) for c in data["result"]["categories"]] == [("hello", 5), ("answer", 0)]
-    for secret in ("test_hello_secret_name", "hidden title", "got 41", str(web_settings.reports_dir)):
+    for secret in ("test_hello_secret_name", "hidden title", "got 41", str(web_settings.paths.reports_dir)):
         assert secret not in body
 
 
@@ -175,7 +175,7 @@ def test_reviewer_pages_list_report_compare_and_regrade(client, login, accounts,
     for _ in range(2):
         _submit(client, _invite(accounts), repo)
     first, second = (sid for sid, _ in enqueued)
-    _finish(store, first, web_settings.reports_dir)
+    _finish(store, first, web_settings.paths.reports_dir)
     login(Role.reviewer)
     listing = client.get("/submissions?assignment=tiny&sort=score&order=desc").get_data(as_text=True)
     assert listing.index(first) < listing.index(second)

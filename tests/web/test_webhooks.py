@@ -63,10 +63,10 @@ def test_signed_delivery_retried_until_it_succeeds_then_replayed(store, web_sett
                                ref=None, assignment="tiny", submitter="Cleo")
     sid = record.id
     assert hooks.record_finished(store) == 0, "not finished yet: nothing to report"
-    _finish(store, sid, web_settings.reports_dir)
+    _finish(store, sid, web_settings.paths.reports_dir)
     assert hooks.record_finished(store) == 1
     assert hooks.record_finished(store) == 0, "one delivery per grading"
-    fast = web_settings.model_copy(update={"webhook_retry_intervals_s": [0, 0, 0]})
+    fast = web_settings.replace(webhook_retry_intervals_s=[0, 0, 0])
     for expected_attempts in (1, 2):
         assert hooks.send_due(fast) == 0
         [delivery] = hooks.deliveries()
@@ -98,9 +98,9 @@ def test_delivery_gives_up_after_the_last_retry(store, web_settings, receiver, e
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     record = record_submission(store, lambda s, j: None, url=check_source(web_settings, "tiny", repo),
                                ref=None, assignment="tiny", submitter=None)
-    _finish(store, record.id, web_settings.reports_dir)
+    _finish(store, record.id, web_settings.paths.reports_dir)
     hooks.record_finished(store)
-    one_retry = web_settings.model_copy(update={"webhook_retry_intervals_s": [0]})
+    one_retry = web_settings.replace(webhook_retry_intervals_s=[0])
     hooks.send_due(one_retry)
     hooks.send_due(one_retry)
     hooks.send_due(one_retry)
@@ -117,7 +117,7 @@ def test_unreachable_endpoint_is_retried_later(store, web_settings, git_repo):
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     record = record_submission(store, lambda s, j: None, url=check_source(web_settings, "tiny", repo),
                                ref=None, assignment="tiny", submitter=None)
-    _finish(store, record.id, web_settings.reports_dir)
+    _finish(store, record.id, web_settings.paths.reports_dir)
     hooks.record_finished(store)
     assert hooks.send_due(web_settings) == 0
     [delivery] = hooks.deliveries()
