@@ -26,11 +26,37 @@ class Status(str, Enum):
 
 
 class Stage(str, Enum):
+    """Where a running submission is; each value is the name of its module in `grader/stages/`."""
+
     intake = "intake"
     build = "build"
     boot = "boot"
-    tests = "tests"
+    suite = "suite"
     report = "report"
+
+    @classmethod
+    def parse(cls, value: str) -> Stage:
+        """A stored stage; `tests` is the suite's name of before the renovation (migration 0004 renames it)."""
+        return cls.suite if value == "tests" else cls(value)
+
+    @property
+    def progress(self) -> str:
+        """The one word the CLI, the pages and the API show for this stage."""
+        return STAGE_LABELS[self][0]
+
+    @property
+    def description(self) -> str:
+        return STAGE_LABELS[self][1]
+
+
+STAGE_LABELS: dict[Stage, tuple[str, str]] = {
+    Stage.intake: ("cloning", "fetching the repository"),
+    Stage.build: ("building", "building the image"),
+    Stage.boot: ("booting", "booting the app"),
+    Stage.suite: ("testing", "running the hidden tests"),
+    Stage.report: ("reporting", "writing the report"),
+}
+"""Each stage's progress word and description: the one table the CLI, the pages and the API read."""
 
 
 class SubmissionRequest(Frozen):

@@ -69,7 +69,7 @@ def grade_submission(
         notify(Stage.boot)
         with _timed(timings, "boot_s"):
             running = pod.start_pod(image, assignment, settings, client)
-        notify(Stage.tests)
+        notify(Stage.suite)
         with _timed(timings, "tests_s"):
             outcomes = harness.run_suite(running, assignment, settings, client)
         logs["app output"] = outcomes.app_log_tail

@@ -34,7 +34,7 @@ _STAGE_LABELS = {
     Stage.intake: "fetching the repository",
     Stage.build: "building the image",
     Stage.boot: "booting the app",
-    Stage.tests: "running the hidden tests",
+    Stage.suite: "running the hidden tests",
     Stage.report: "writing the report",
 }
 

@@ -291,7 +291,7 @@ def test_worker_killed_mid_job_is_graded_again_within_a_minute(rig, git_repo, en
     first = rig.start_worker("--concurrency", "1")
     sid = rig.submit(slow)
     graded_ids.append(sid)
-    wait_for(lambda: rig.record(sid).stage is not None and rig.record(sid).stage.value == "tests", 120, "the hidden suite")
+    wait_for(lambda: rig.record(sid).stage is not None and rig.record(sid).stage.value == "suite", 120, "the hidden suite")
     doomed = rig.record(sid)
     rig.start_worker("--concurrency", "1")
     time.sleep(1)

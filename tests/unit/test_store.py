@@ -112,7 +112,7 @@ def test_only_the_lease_holder_moves_stage_and_finishes(store):
     assert store.requeue("s-1", "old", "j2", "worker died") is True
     assert store.acquire("s-1", "j2", "host/2:2", "new") is True
     published: list[str] = []
-    assert store.set_stage("s-1", "old", Stage.tests) is False
+    assert store.set_stage("s-1", "old", Stage.suite) is False
     assert _finish(store, "old", publish=lambda: published.append("old")) is False
     assert _finish(store, "new", publish=lambda: published.append("new")) is True
     record = store.get("s-1")
@@ -208,9 +208,9 @@ def test_status_json_has_exactly_the_public_keys(store):
     assert queued == {"id": "s-1", "status": "queued", "stage": None, "attempts": 0, "score": None,
                       "max_score": None, "report": None}
     store.acquire("s-1", "j1", "host/1:1", "t1")
-    store.set_stage("s-1", "t1", Stage.tests)
+    store.set_stage("s-1", "t1", Stage.suite)
     running = store.get("s-1").status_json()  # type: ignore[union-attr]
-    assert (running["status"], running["stage"], running["attempts"], running["score"]) == ("running", "tests", 1, None)
+    assert (running["status"], running["stage"], running["attempts"], running["score"]) == ("running", "suite", 1, None)
     _finish(store, "t1")
     done = store.get("s-1").status_json()  # type: ignore[union-attr]
     assert set(done) == STATUS_KEYS
