@@ -90,16 +90,15 @@ class SubmissionImage(Frozen):
 
 
 class Pod(Frozen):
-    """A running app container and the trusted relay that shares its loopback."""
+    """A running app container and the trusted relay that owns its loopback."""
 
     job_id: str
     owner: str = Field(description="The grading process (pid:start), which the reaper checks is alive.")
     image: str
     app_container: str
-    harness_container: str
+    relay_container: str
     volume: str
     socket_path: Path
-    secret_key: str
     environment: dict[str, str]
     setup: list[str]
     preload: list[str] = Field([], description="Library modules imported once per app container (run.preload).")
@@ -113,6 +112,8 @@ class Pod(Frozen):
 
 
 class TestOutcome(str, Enum):
+    __test__ = False  # a model, not a pytest test class
+
     passed = "passed"
     failed = "failed"
     error = "error"
@@ -135,6 +136,8 @@ class Exchange(Frozen):
 class TestReport(Frozen):
     """One hidden test's outcome as the report shows it."""
 
+    __test__ = False
+
     id: str
     title: str
     outcome: TestOutcome
@@ -144,9 +147,20 @@ class TestReport(Frozen):
 
 
 class TestResult(TestReport):
-    """A test's outcome as the harness records it: with the category it scores in."""
+    """A test's outcome as the harness plugin records it: with the category it scores in."""
+
+    __test__ = False
 
     category: str
+
+
+class SuiteSession(Frozen):
+    """All the hidden suite's pytest process is given: where to talk HTTP and where to ask for everything else.
+    No settings, no secret, no database URL and no engine: the lane's control socket does the rest."""
+
+    control_socket: Path = Field(description="The lane's control socket (grader/stages/control.py).")
+    socket_path: Path = Field(description="The relay's socket of the lane's app when the suite starts.")
+    request_timeout_s: float
 
 
 class SuiteOutcomes(Frozen):
@@ -154,6 +168,7 @@ class SuiteOutcomes(Frozen):
     stopped_reason: str = Field("", description="Why the suite stopped early, if it did.")
     app_log_tail: str = ""
     limits_hit: list[str] = []
+    lane_boot_s: float = Field(0.0, description="Seconds the lanes after the first spent booting their apps.")
 
 
 class CategoryReport(Frozen):

@@ -1,26 +1,32 @@
-"""The stages strung together: intake -> build -> pod -> harness -> score -> report."""
+"""The stages strung together: intake -> build -> boot -> suite -> score -> report.
+
+`grade_submission` returns the report and writes nothing: its callers (`grader grade`, the queue's job,
+`assignments check`, the bench) decide where it goes. It never raises for the candidate's faults, nor for
+ours: any failure of the machinery ends, through `infra_report`, as an `infra_error` report that says
+what happened. Every Docker resource of the job is removed in a `finally`.
+"""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import docker
-
 from grader.assignments.model import Assignment, AssignmentError, load_assignment
-from grader.errors import GraderError
+from grader.errors import GraderError, InfraError
 from grader.models import GradeReport, Provenance, SourceInfo, Stage, Status, SubmissionRequest, Timings
-from grader.sandbox import pod
-from grader.sandbox.docker import connect, remove_job_resources
+from grader.sandbox import Sandbox
+from grader.sandbox.docker import DockerSandbox
 from grader.settings import Settings
-from grader.stages import build, intake, score
-from grader.stages import suite as harness
-from grader.stages.report import build_report, write_report
+from grader.stages import build, intake, score, suite
+from grader.stages.boot import boot_app
+from grader.stages.report import build_report, infra_report
 
 ProgressCallback = Callable[[Stage], None]
+log = logging.getLogger(__name__)
 
 
 def new_submission_id() -> str:
@@ -40,9 +46,9 @@ def grade_submission(
     request: SubmissionRequest,
     settings: Settings,
     on_stage: ProgressCallback | None = None,
-    client: docker.DockerClient | None = None,
+    sandbox: Sandbox | None = None,
 ) -> GradeReport:
-    """Grade one submission and write its report; never raises for the candidate's faults."""
+    """Grade one submission and return its report (written by the caller)."""
     notify = on_stage or (lambda stage: None)
     timings = Timings()
     started = time.monotonic()
@@ -59,19 +65,20 @@ def grade_submission(
         notify(Stage.intake)
         with _timed(timings, "intake_s"):
             snapshot = intake.fetch_snapshot(request, settings)
-        client = client or connect(settings)
+        sandbox = sandbox or DockerSandbox.connect(settings)
         source = SourceInfo(url=snapshot.url, ref=snapshot.ref, commit=snapshot.commit)
         provenance.update(commit=snapshot.commit, requirements_sha256=snapshot.requirements_sha256)
         notify(Stage.build)
         with _timed(timings, "build_s"):
-            image = build.build_image(snapshot, settings, client)
+            image = build.build_image(snapshot, settings, sandbox)
         provenance.update(image_id=image.image_id, deps_cached=image.deps_cached)
         notify(Stage.boot)
         with _timed(timings, "boot_s"):
-            running = pod.start_pod(image, assignment, settings, client)
+            pod = boot_app(image, assignment, settings, sandbox)
         notify(Stage.suite)
         with _timed(timings, "tests_s"):
-            outcomes = harness.run_suite(running, assignment, settings, client)
+            outcomes = suite.run_suite(pod, assignment, settings, sandbox)
+        timings.boot_s = round(timings.boot_s + outcomes.lane_boot_s, 3)
         logs["app output"] = outcomes.app_log_tail
         limits += outcomes.limits_hit
         if outcomes.stopped_reason:
@@ -85,23 +92,31 @@ def grade_submission(
             limits.append(exc.limit)
         if exc.log_tail:
             logs["build output" if status is Status.build_failed else "output"] = exc.log_tail
+    except Exception as exc:  # a bug of ours, never the candidate's: still a report
+        log.exception("grading %s failed", request.id)
+        status, reason = Status.infra_error, f"the grader failed: {type(exc).__name__}: {exc}"
     finally:
-        if client is not None:
-            try:
-                remove_job_resources(client, request.id)
-            except Exception as exc:  # cleanup must not hide the grade; the reaper retries
-                logs["cleanup"] = f"cleanup failed, left for the reaper: {exc}"
-        shutil.rmtree(settings.paths.work_dir / request.id, ignore_errors=True)
-        shutil.rmtree(settings.paths.sockets_dir / request.id, ignore_errors=True)
+        _clean_up(request.id, settings, sandbox, logs)
     notify(Stage.report)
-    with _timed(timings, "report_s"):
-        report = build_report(
-            request, assignment, status=status, reason=reason, source=source,
-            categories=categories if status is Status.graded else None,
-            timings=timings, provenance=Provenance(**provenance), logs=logs,  # type: ignore[arg-type]
-        )
-        timings.total_s = round(time.monotonic() - started, 3)
-        report = report.model_copy(update={"timings": timings, "limits_hit": limits})
-        write_report(report, settings.paths.reports_dir)
-    return report
+    if status is Status.infra_error:
+        report = infra_report(request, assignment, reason, source=source, provenance=provenance, logs=logs)
+    else:
+        with _timed(timings, "report_s"):
+            report = build_report(
+                request, assignment, status=status, reason=reason, source=source,
+                categories=categories if status is Status.graded else None,
+                provenance=Provenance(**provenance), logs=logs,  # type: ignore[arg-type]
+            )
+    timings.total_s = round(time.monotonic() - started, 3)
+    return report.model_copy(update={"timings": timings, "limits_hit": limits})
 
+
+def _clean_up(job_id: str, settings: Settings, sandbox: Sandbox | None, logs: dict[str, str]) -> None:
+    """Remove the job's containers, volumes and image, and its folders; a failure is noted for the reaper."""
+    if sandbox is not None:
+        try:
+            sandbox.remove_job(job_id)
+        except InfraError as exc:  # the engine went away; `grader reap` or the watchdog removes the rest
+            logs["cleanup"] = f"cleanup failed, left for the reaper: {exc.reason}"
+    shutil.rmtree(settings.paths.work_dir / job_id, ignore_errors=True)
+    shutil.rmtree(settings.paths.sockets_dir / job_id, ignore_errors=True)

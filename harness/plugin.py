@@ -17,9 +17,9 @@ import pytest
 
 from grader.assignments.model import category_of_file
 from grader.errors import InfraError
-from grader.models import Exchange, TestOutcome, TestResult
+from grader.models import Exchange, SuiteSession, TestOutcome, TestResult
 from harness.client import SandboxClient
-from harness.control import AppControl, SuiteSession
+from harness.control import AppControl
 
 _MESSAGE_LIMIT = 2000
 
@@ -153,7 +153,7 @@ def bare_client(request: pytest.FixtureRequest, _app_control: AppControl) -> San
 
 
 def _user_agent(request: pytest.FixtureRequest, control: AppControl) -> SandboxClient:
-    return SandboxClient(control.pod.socket_path, control.settings.timeouts.request_s, _history(request))
+    return SandboxClient(control.pod.socket_path, control.request_timeout_s, _history(request))
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from grader.db.store import Store, SubmissionRecord
 from grader.models import GradeReport, Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission
 from grader.settings import Settings
-from grader.stages.report import build_report, write_report
+from grader.stages.report import infra_report, write_report
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,9 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 
     report: GradeReport | None = None
     try:
-        report = grade_submission(request, settings.replace(reports_dir=staging), on_stage=on_stage)
+        report = grade_submission(request, settings, on_stage=on_stage)
         error = report.reason if report.status is Status.infra_error else None
+        write_report(report, staging)
     except LeaseLost as exc:
         log.warning("job %s: %s; its result is dropped", job.id, exc)
         shutil.rmtree(staging, ignore_errors=True)
@@ -132,7 +133,7 @@ def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, s
         assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
     except AssignmentError:
         assignment = None
-    report = build_report(request, assignment, status=Status.infra_error, reason=reason)
+    report = infra_report(request, assignment, reason)
     write_report(report, staging)
     return report
 

@@ -1,4 +1,5 @@
-"""The Docker adapter: connecting, labelling, cleaning up and reading files back safely."""
+"""The Docker adapter: `DockerSandbox` (the Sandbox protocol on the Docker SDK), connecting, labelling,
+cleaning up and reading files back safely. The word "engine" in this code base means this: the Docker engine."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ import io
 import os
 import tarfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
+from docker.types import Mount
 
 from grader.errors import InfraError
+from grader.sandbox import ContainerSpec, ContainerState, ExecResult, JobContainer
+from grader.sandbox.limits import container_limits
+from grader.sandbox.transport import BASE_URL, unix_session
 from grader.settings import Settings
 
 JOB_LABEL = "grader.job"
@@ -69,8 +77,13 @@ def engine_errors(action: str) -> Iterator[None]:
         yield
     except docker.errors.ImageNotFound as exc:
         raise InfraError(f"{action}: image missing ({exc.explanation}); run `grader images build`") from None
-    except (docker.errors.APIError, docker.errors.DockerException, ConnectionError) as exc:
-        raise InfraError(f"{action}: the Docker engine failed: {exc}") from None
+    except (docker.errors.APIError, docker.errors.DockerException, ConnectionError, requests.RequestException) as exc:
+        raise InfraError(f"{action}: the Docker engine failed or went away: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
 
 
 def remove_job_resources(client: docker.DockerClient, job_id: str) -> list[str]:
@@ -109,7 +122,7 @@ def oom_kills(client: docker.DockerClient, job_id: str, since: float) -> int:
             filters={"type": "container", "event": "oom", "label": f"{JOB_LABEL}={job_id}"},
         )
         return sum(1 for _ in events)
-    except docker.errors.DockerException:
+    except docker.errors.NotFound:
         return 0
 
 
@@ -142,3 +155,139 @@ def copy_file_out(container: Container, path: str, dest: Path, limit: int) -> Pa
         assert source is not None
         dest.write_bytes(source.read(limit))
     return dest
+
+
+class DockerSandbox:
+    """The Sandbox protocol on a Docker engine; every engine failure becomes an InfraError."""
+
+    def __init__(self, client: docker.DockerClient, settings: Settings) -> None:
+        self.client, self.settings = client, settings
+
+    @classmethod
+    def connect(cls, settings: Settings) -> DockerSandbox:
+        return cls(connect(settings), settings)
+
+    def ping(self) -> None:
+        with engine_errors("reaching the Docker engine"):
+            self.client.ping()
+
+    def image_id(self, name: str) -> str | None:
+        with engine_errors(f"reading the image {name}"):
+            try:
+                return str(self.client.images.get(name).id)
+            except docker.errors.ImageNotFound:
+                return None
+
+    def build_image(self, context: IO[bytes], tag: str, job_id: str) -> str:
+        with engine_errors("building the submission image"):
+            image, _ = self.client.images.build(
+                fileobj=context, custom_context=True, tag=tag, labels=job_labels(job_id, "submission"),
+                rm=True, forcerm=True, network_mode="none",
+            )
+        return str(image.id)
+
+    def commit(self, container_id: str, repository: str, tag: str, labels: dict[str, str]) -> str:
+        with engine_errors("saving the dependency layer"):
+            image = self.client.containers.get(container_id).commit(
+                repository=repository, tag=tag, conf={"Labels": labels, "Cmd": ["/bin/true"]},
+            )
+        return str(image.id)
+
+    def create_volume(self, job_id: str, owner: str, size: str, uid: int) -> str:
+        name = f"grader-{job_id}-data-{uuid.uuid4().hex[:8]}"
+        with engine_errors("creating the data volume"):
+            self.client.volumes.create(
+                name=name, driver="local", labels=job_labels(job_id, "data", owner),
+                driver_opts={"type": "tmpfs", "device": "tmpfs", "o": f"size={size},uid={uid},gid={uid},mode=0700"},
+            )
+        return name
+
+    def remove_volume(self, name: str) -> None:
+        with engine_errors("removing a data volume"), contextlib.suppress(docker.errors.NotFound):
+            self.client.volumes.get(name).remove(force=True)
+
+    def start(self, spec: ContainerSpec) -> str:
+        mounts = [Mount(target, source, type="bind", read_only=True) for source, target in spec.binds]
+        mounts += [Mount(target, source, type="bind", read_only=False) for source, target in spec.writable_binds]
+        mounts += [Mount(target, volume, type="volume") for volume, target in spec.volumes.items()]
+        with engine_errors(f"starting the {spec.role} container"):
+            container = self.client.containers.create(
+                spec.image, command=spec.command, user=spec.user, working_dir=spec.workdir,
+                environment=spec.environment, network_mode=spec.network, mounts=mounts,
+                labels=job_labels(spec.job_id, spec.role, spec.owner, spec.lane), **container_limits(spec.limits, self.settings),
+            )
+            container.start()
+        return str(container.id)
+
+    def wait(self, container_id: str, timeout: float) -> int | None:
+        with engine_errors("waiting for a container"):
+            container = self.client.containers.get(container_id)
+            try:
+                return int(container.wait(timeout=timeout).get("StatusCode", -1))
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                container.kill()
+                return None
+
+    def remove(self, container_id: str) -> None:
+        with engine_errors("removing a container"), contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(container_id).remove(force=True)
+
+    def state(self, container_id: str) -> ContainerState:
+        with engine_errors("reading a container's state"):
+            try:
+                attrs = self.client.api.inspect_container(container_id)["State"]
+            except docker.errors.NotFound:
+                return ContainerState("gone")
+        status = attrs.get("Status", "exited")
+        return ContainerState(
+            status if status in ("created", "running") else "exited", attrs.get("ExitCode"), bool(attrs.get("OOMKilled")),
+        )
+
+    def exec(self, container_id: str, argv: list[str], *, user: str, workdir: str, timeout: float, limit: int) -> ExecResult:
+        started = time.monotonic()
+        with engine_errors("running a command in the app container"):
+            exec_id = self.client.api.exec_create(
+                container_id, ["timeout", "-k", "2", str(int(timeout)), *argv], user=user, workdir=workdir,
+            )["Id"]
+            tail = bytearray()
+            for chunk in self.client.api.exec_start(exec_id, stream=True):
+                tail += chunk
+                if len(tail) > 2 * limit:
+                    del tail[: len(tail) - limit]
+            code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+        text = bytes(tail[-limit:]).decode("utf-8", errors="replace")
+        timed_out = code == 124 or (code == 137 and time.monotonic() - started >= timeout)
+        return ExecResult(exit_code=code if code is not None else -1, output=text, timed_out=timed_out)
+
+    def copy_out(self, container_id: str, path: str, dest: Path, limit: int) -> Path:
+        with engine_errors("copying a file out of the app container"):
+            container = self.client.containers.get(container_id)
+            return copy_file_out(container, path, dest, limit)
+
+    def logs(self, container_id: str, limit: int) -> str:
+        with engine_errors("reading a container's output"):
+            try:
+                return log_tail(self.client.containers.get(container_id), limit)
+            except docker.errors.NotFound:
+                return ""
+
+    def job_containers(self, job_id: str, role: str | None = None) -> list[JobContainer]:
+        labels = [f"{JOB_LABEL}={job_id}", *([f"{ROLE_LABEL}={role}"] if role else [])]
+        with engine_errors("listing the job's containers"):
+            found = self.client.containers.list(all=True, filters={"label": labels})
+        return [JobContainer(c.id, c.labels.get(ROLE_LABEL, ""), c.labels.get(LANE_LABEL)) for c in found]
+
+    def oom_kills(self, job_id: str, since: float) -> int:
+        with engine_errors("reading the engine's memory events"):
+            return oom_kills(self.client, job_id, since)
+
+    def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
+        try:
+            unix_session(socket_path).get(f"{BASE_URL}{path}", timeout=timeout, allow_redirects=False, stream=True).close()
+            return True
+        except Exception:  # no answer yet, whatever the reason; the caller looks at the container
+            return False
+
+    def remove_job(self, job_id: str) -> list[str]:
+        with engine_errors("removing the job's containers"):
+            return remove_job_resources(self.client, job_id)

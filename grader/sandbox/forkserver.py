@@ -13,17 +13,18 @@ libraries the assignment names (`run.preload`), never the candidate's own module
   answers, it execs the command itself: the server only ever makes a command faster.
 
 The grader runs one on its own side too, with pytest and the harness imported, and forks each lane's
-hidden-suite process from it (see grader/harness.py); it ends when the process that started it does.
+hidden-suite process from it (see grader/stages/suite.py); it ends when the process that started it does.
 
 A command that is a console script of the environment (`flask`, `gunicorn`) or `python -m MODULE` with
 this Python is run in-process, as its wrapper script or `-m` would run it; anything else is exec'd.
-Standard library only; the grader passes this file's text as `python -c` source, so nothing is mounted
-into the container.
+Standard library only. The submission image carries this file at `IMAGE_PATH` (grader/stages/build.py copies
+it in, owned by root, under a read-only root), so a container's processes read as
+`python /usr/local/lib/grader/forkserver.py launch {...}` and then as the app's own commands, not as this
+program's whole text in argv.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import select
@@ -35,6 +36,7 @@ import traceback
 from typing import Any
 
 SOCKET_PATH = "/tmp/grader-forkserver.sock"
+IMAGE_PATH = "/usr/local/lib/grader/forkserver.py"
 _STARTED = b"started\n"
 _MAX_REQUEST = 1024 * 1024
 
@@ -296,14 +298,14 @@ def client(path: str, argv: list[str]) -> None:
     sys.exit(int(answer))
 
 
-@functools.cache
-def source() -> str:
-    """This program's text, for `python -c` (read once per process: every app container and CLI command uses it)."""
-    with open(__file__, encoding="utf-8") as handle:
-        return handle.read()
+def host_path() -> str:
+    """This file on the grader's host, for the grader's own fork server and for copying into images."""
+    return os.path.abspath(__file__)
 
 
 if __name__ == "__main__":
+    if not sys.flags.isolated:
+        sys.path[0] = os.getcwd()  # as `python -c` would have it: the app's folder, not this file's
     if sys.argv[1:2] == ["launch"]:
         launch(json.loads(sys.argv[2]))
     elif sys.argv[1:2] == ["client"]:

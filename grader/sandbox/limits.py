@@ -38,3 +38,13 @@ def hardening(settings: Settings, *, read_only: bool = True, tmp_size: str | Non
     if settings.sandbox.container_runtime:
         options["runtime"] = settings.sandbox.container_runtime
     return options
+
+
+_RELAY = {"mem_limit": "128m", "pids_limit": 128, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "read_only": True}
+
+
+def container_limits(kind: str, settings: Settings) -> dict[str, Any]:
+    """The hardening of one kind of container: the candidate's app, a dependency build, or our relay."""
+    if kind == "relay":
+        return dict(_RELAY)
+    return hardening(settings, read_only=kind != "build")

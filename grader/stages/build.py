@@ -13,27 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import re
 import shlex
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
-
-import docker
-import docker.errors
-import requests
-from docker.types import Mount
 
 from grader.errors import BuildFailed, InfraError
 from grader.filelock import exclusive
 from grader.models import Snapshot, SubmissionImage
-from grader.sandbox.docker import KIND_LABEL, engine_errors, job_labels, log_tail
+from grader.sandbox import ContainerSpec, Sandbox, forkserver
+from grader.sandbox.docker import KIND_LABEL, current_owner
 from grader.sandbox.images import APP_UID
-from grader.sandbox.limits import hardening
 from grader.settings import Settings
-from grader.stages.intake import read_regular_file
+from grader.stages.requirements import read_requirements, requirement_options
 
-MAX_REQUIREMENTS_BYTES = 256 * 1024
 DEPS_REPOSITORY = "grader-deps"
 SUBMISSION_REPOSITORY = "grader-submission"
 # Part of the deps key: a layer made by another installer or recipe (pip's, before) is never reused.
@@ -47,71 +39,6 @@ REQUIREMENTS = "/run/req/requirements.txt"
 UV_CACHE = f"{VENV}/.uv-cache"
 
 
-def _read_requirements(snapshot: Snapshot) -> bytes:
-    content = read_regular_file(snapshot.path / "requirements.txt", MAX_REQUIREMENTS_BYTES)
-    if content is None:
-        raise BuildFailed(
-            "the repository has no requirements.txt at its root (or it is not a regular file); "
-            "add one that lists your dependencies in pip format"
-        )
-    if len(content) > MAX_REQUIREMENTS_BYTES:
-        raise BuildFailed(f"requirements.txt is larger than {MAX_REQUIREMENTS_BYTES} bytes")
-    check_requirements(content)
-    return content
-
-
-_ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar")
-_ALLOWED_OPTIONS = ("--hash", "--require-hashes", "--prefer-binary", "--only-binary", "--no-binary", "--pre")
-_SOURCE_CHANGING = re.compile(r"(^|\s)(-[ifce]\b|--(index-url|extra-index-url|find-links|trusted-host|no-index|editable|"
-                              r"constraint|requirement|use-pep517|config-settings|global-option|install-option)\b)")
-
-
-def _requirement_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(line number, line) of requirements.txt with comments and blank lines left out, as pip reads them."""
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split(" #", 1)[0].strip()
-        if line and not line.startswith("#"):
-            yield number, line
-
-
-def check_requirements(content: bytes) -> None:
-    """Refuse lines that change where packages come from, or that pull in what the build cannot see."""
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BuildFailed("requirements.txt is not UTF-8 text") from None
-    for number, line in _requirement_lines(text):
-        changing = _SOURCE_CHANGING.search(line)
-        if line.startswith("-") or changing:
-            option = changing.group(2) if changing else line.split()[0].split("=")[0]
-            if option in _ALLOWED_OPTIONS and not changing:
-                continue
-            raise BuildFailed(
-                f"requirements.txt line {number}: the option {option!r} is not allowed; packages come from "
-                "the grader's package index only, so list plain requirements such as `flask==3.1.0`"
-            )
-        requirement = line.split(";", 1)[0]
-        if (
-            "://" in requirement or "/" in requirement or "\\" in requirement or " @ " in requirement
-            or requirement.startswith((".", "~", "git+")) or requirement.rstrip().endswith(_ARCHIVES)
-        ):
-            raise BuildFailed(
-                f"requirements.txt line {number}: {line[:80]!r} installs from a URL or a path; "
-                "list packages by name and version only"
-            )
-
-
-def _requirement_options(content: bytes) -> set[str]:
-    """The options (allowed by `check_requirements`) present in requirements.txt, e.g. {"--pre", "--hash"}."""
-    found: set[str] = set()
-    for _, line in _requirement_lines(content.decode("utf-8")):
-        for token in line.split():
-            name = token.split("=", 1)[0]
-            if name in _ALLOWED_OPTIONS:
-                found.add(name)
-    return found
-
-
 def install_command(requirements: bytes) -> list[str]:
     """`uv pip install` of requirements.txt into the venv, with pip's meaning of the options we allow.
 
@@ -120,7 +47,7 @@ def install_command(requirements: bytes) -> list[str]:
     `--hash` (uv would only check the hashes given), and uv ignores `--pre` in a file (it wants it on
     the command line). `--prefer-binary` has no uv counterpart: uv warns and ignores it.
     """
-    options = _requirement_options(requirements)
+    options = requirement_options(requirements)
     command = [
         UV, "pip", "install", "--python", f"{VENV}/bin/python", "--cache-dir", UV_CACHE,
         "--compile-bytecode",  # the app runs with a read-only root and no bytecode writing: compile now
@@ -186,9 +113,7 @@ def install_error(tail: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _install_dependencies(
-    client: docker.DockerClient, settings: Settings, job_id: str, requirements: bytes, key: str
-) -> str:
+def _install_dependencies(sandbox: Sandbox, settings: Settings, job_id: str, requirements: bytes, key: str) -> str:
     """Install requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
     req_dir = settings.paths.work_dir / job_id / "req"
     req_dir.mkdir(parents=True, exist_ok=True)
@@ -196,64 +121,50 @@ def _install_dependencies(
     (req_dir / "requirements.txt").write_bytes(requirements)
     (req_dir / "requirements.txt").chmod(0o644)
     ca = str(settings.sandbox.ca_bundle)
-    uv = uv_binary(settings)
-    with engine_errors("creating the build container"):
-        container = client.containers.create(
-            settings.sandbox.base_image,
-            command=["/bin/sh", "-c", install_script(requirements, settings)],
-            user=f"{APP_UID}:{APP_UID}",
-            mounts=[
-                Mount("/run/req", str(req_dir), type="bind", read_only=True),
-                Mount(ca, ca, type="bind", read_only=True),
-                Mount(UV, str(uv), type="bind", read_only=True),
-            ],
-            network_mode=settings.sandbox.build_network,
-            labels=job_labels(job_id, "build"),
-            **hardening(settings, read_only=False),
-        )
+    container = sandbox.start(ContainerSpec(
+        image=settings.sandbox.base_image, command=["/bin/sh", "-c", install_script(requirements, settings)],
+        job_id=job_id, role="build", owner=current_owner(), user=f"{APP_UID}:{APP_UID}",
+        network=settings.sandbox.build_network, limits="build",
+        binds=((str(req_dir), "/run/req"), (ca, ca), (str(uv_binary(settings)), UV)),
+    ))
     try:
-        with engine_errors("starting the build container"):
-            container.start()
-        try:
-            result = container.wait(timeout=settings.timeouts.build_s)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            container.kill()
+        code = sandbox.wait(container, settings.timeouts.build_s)
+        tail = sandbox.logs(container, settings.sandbox.log_bytes)
+        if code is None:
             raise BuildFailed(
                 f"installing requirements.txt took longer than {settings.timeouts.build_s:.0f} s (build time limit)",
-                log_tail=log_tail(container, settings.sandbox.log_bytes), limit="build_time",
-            ) from None
-        tail = log_tail(container, settings.sandbox.log_bytes)
-        if result.get("StatusCode") != 0:
-            container.reload()
-            if container.attrs["State"].get("OOMKilled"):
+                log_tail=tail, limit="build_time",
+            )
+        if code != 0:
+            if sandbox.state(container).oom_killed:
                 raise BuildFailed(
-                    f"installing requirements.txt ran out of memory (limit {settings.sandbox.memory})", log_tail=tail, limit="memory"
+                    f"installing requirements.txt ran out of memory (limit {settings.sandbox.memory})",
+                    log_tail=tail, limit="memory",
                 )
             error = install_error(tail)
             raise BuildFailed(
-                f"installing requirements.txt failed (uv exited with {result.get('StatusCode')})"
+                f"installing requirements.txt failed (uv exited with {code})"
                 + (f": {error}" if error else "; see the build log below"),
                 log_tail=tail,
             )
-        with engine_errors("saving the dependency layer"):
-            image = container.commit(
-                repository=DEPS_REPOSITORY, tag=key,
-                conf={"Labels": {KIND_LABEL: "deps", "grader.job": "", "grader.role": ""}, "Cmd": ["/bin/true"]},
-            )
-        return image.id
+        return sandbox.commit(container, DEPS_REPOSITORY, key, {KIND_LABEL: "deps", "grader.job": "", "grader.role": ""})
     finally:
-        with engine_errors("removing the build container"):
-            container.remove(force=True)
+        sandbox.remove(container)
 
 
 def _context_tar(snapshot: Snapshot, deps_tag: str) -> io.BytesIO:
-    """A build context: our Dockerfile at the root, the candidate's tree under src/ (links kept as links)."""
-    dockerfile = f"FROM {deps_tag}\nCOPY --chown={APP_UID}:{APP_UID} src/ /app/\n".encode()
+    """A build context: our Dockerfile and fork server at the root, the candidate's tree under src/ (links kept
+    as links). The fork server is root's, under the image's read-only root: the candidate cannot change it."""
+    dockerfile = (
+        f"FROM {deps_tag}\nCOPY forkserver.py {forkserver.IMAGE_PATH}\n"
+        f"COPY --chown={APP_UID}:{APP_UID} src/ /app/\n"
+    ).encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(dockerfile)
         archive.addfile(info, io.BytesIO(dockerfile))
+        archive.add(forkserver.host_path(), arcname="forkserver.py", recursive=False)
         archive.add(snapshot.path, arcname="src", recursive=True)
     buffer.seek(0)
     return buffer
@@ -264,27 +175,22 @@ def deps_key(base_id: str, requirements: bytes) -> str:
     return hashlib.sha256(base_id.encode() + b"\0" + INSTALLER.encode() + b"\0" + requirements).hexdigest()[:32]
 
 
-def build_image(snapshot: Snapshot, settings: Settings, client: docker.DockerClient) -> SubmissionImage:
+def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox) -> SubmissionImage:
     """Return the submission's image, installing its requirements only when no cached layer matches."""
-    requirements = _read_requirements(snapshot)
-    with engine_errors("reading the base image"):
-        base_id = client.images.get(settings.sandbox.base_image).id
+    requirements = read_requirements(snapshot)
+    base_id = sandbox.image_id(settings.sandbox.base_image)
+    if base_id is None:
+        raise InfraError(f"the base image {settings.sandbox.base_image} is missing; run `grader images build`")
     key = deps_key(base_id, requirements)
     deps_tag = f"{DEPS_REPOSITORY}:{key}"
     cached = True
     with exclusive(settings.paths.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns
-        try:
-            client.images.get(deps_tag)
-        except docker.errors.ImageNotFound:
+        if sandbox.image_id(deps_tag) is None:
             cached = False
-            _install_dependencies(client, settings, snapshot.job_id, requirements, key)
+            _install_dependencies(sandbox, settings, snapshot.job_id, requirements, key)
     tag = f"{SUBMISSION_REPOSITORY}:{snapshot.job_id}"
-    with engine_errors("building the submission image"):
-        image, _ = client.images.build(
-            fileobj=_context_tar(snapshot, deps_tag), custom_context=True, tag=tag,
-            labels=job_labels(snapshot.job_id, "submission"), rm=True, forcerm=True, network_mode="none",
-        )
+    image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.job_id)
     return SubmissionImage(
-        job_id=snapshot.job_id, image_id=image.id, tag=tag, deps_key=key, deps_cached=cached,
+        job_id=snapshot.job_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
         requirements_sha256=hashlib.sha256(requirements).hexdigest(),
     )

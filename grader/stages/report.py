@@ -56,6 +56,28 @@ def build_report(
     )
 
 
+def infra_report(
+    request: SubmissionRequest,
+    assignment: Assignment | None,
+    reason: str,
+    *,
+    source: SourceInfo | None = None,
+    provenance: dict[str, object] | None = None,
+    logs: dict[str, str] | None = None,
+) -> GradeReport:
+    """The one report of every `infra_error` (a stage that failed on our side, a job that raised or timed out,
+    the watchdog giving up): no score, and a reason that says it was the grader, not the candidate."""
+    fields = {key: value for key, value in (provenance or {}).items() if key in Provenance.model_fields}
+    if assignment is not None:
+        fields.setdefault("assignment_version", assignment.version)
+    return build_report(
+        request, assignment, status=Status.infra_error, source=source,
+        reason=f"{reason} (the grader's machinery failed, not the submission; no score is given)",
+        provenance=Provenance(**fields),  # type: ignore[arg-type]
+        logs=logs,
+    )
+
+
 def render_html(report: GradeReport) -> str:
     return _templates.get_template("report.html").render(report=report)
 

@@ -1,8 +1,9 @@
-"""Stage 4: run the assignment's hidden suite against the pod, in a pytest process of our own.
+"""Stage 4: the assignment's hidden suite, one pytest process per lane (grader/stages/lanes.py runs them).
 
-The suite runs on the trusted side; the results come only from the plugin's JSON lines file, which
-the app cannot reach. The process is killed at the suite's time limit; tests that never reported
-are recorded as errors, the rest keep their results.
+The suite runs on the trusted side and needs no engine: it talks HTTP to the app through the relay's socket
+and asks the lane's control socket for everything else. The results come only from the plugin's JSON lines
+file, which the app cannot reach. The process is killed at the suite's time limit; tests that never
+reported are recorded as errors, the rest keep their results.
 """
 
 from __future__ import annotations
@@ -13,26 +14,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import IO
 
-import docker
 from pydantic import ValidationError
 
-from grader.assignments.model import Assignment, Category, category_of_file, test_functions
+from grader.assignments.model import Assignment, category_of_file, test_functions
 from grader.errors import InfraError
-from grader.filelock import take_free_slot
-from grader.models import Pod, SuiteOutcomes, TestOutcome, TestResult
-from grader.sandbox import forkserver
-from grader.sandbox.docker import JOB_LABEL, LANE_LABEL, ROLE_LABEL, log_tail, oom_kills
-from grader.sandbox.pod import ready_or_idle, start_lane
+from grader.models import Pod, SuiteOutcomes, SuiteSession, TestOutcome, TestResult
+from grader.sandbox import Sandbox, forkserver
 from grader.settings import PROJECT_ROOT, Settings
-from harness.control import LaneBootFailure, SuiteSession
+from grader.stages.lanes import LaneResult, run_lanes
 
 _MAX_RESULT_LINE = 256 * 1024
-LaneResult = tuple[list[TestResult], str]
 _SUITE_PRELOAD = [
     "pytest", "_pytest.main", "_pytest.python", "_pytest.fixtures", "_pytest.runner", "pytest_timeout",
     "harness.plugin", "requests", "docker",
@@ -40,7 +33,7 @@ _SUITE_PRELOAD = [
 
 
 class SuiteForkServer:
-    """A fork server (grader/forkserver.py) on the grader's side with pytest and the harness imported: each
+    """A fork server (grader/sandbox/forkserver.py) on the grader's side with pytest and the harness imported: each
     lane's pytest process forks from it instead of importing them again (about 0.4 CPU-s and 0.3 s a lane).
 
     One per grading process, started at its first suite; it exits when that process does. When it is gone,
@@ -68,7 +61,7 @@ class SuiteForkServer:
         path.parent.mkdir(parents=True, exist_ok=True)
         spec = {"socket": str(path), "preload": _SUITE_PRELOAD, "parent": os.getpid()}
         process = subprocess.Popen(
-            [sys.executable, "-c", forkserver.source(), "launch", json.dumps(spec)], env=env, cwd=PROJECT_ROOT,
+            [sys.executable, forkserver.host_path(), "launch", json.dumps(spec)], env=env, cwd=PROJECT_ROOT,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 2
@@ -119,92 +112,31 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
     return collected, results
 
 
-def run_suite(pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient) -> SuiteOutcomes:
-    """Run every hidden test once, each lane of categories in its own pytest process against its own app,
-    the lanes at the same time while lane slots are free (see `_schedule_lanes`); the whole suite is stopped
-    at `suite_timeout_s`.
-
-    Each lane after the first boots its own app first (unless it starts idle). Within a lane, a later
-    category that serves the app differently (four workers after one...) gets a spare pod booted in the
-    background from the lane's start, so its tests start on a booted app.
-    """
+def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: Sandbox) -> SuiteOutcomes:
+    """Run every hidden test once, each lane of categories in its own pytest process against its own app
+    (see grader/stages/lanes.py); the whole suite is stopped at `timeouts.suite_s`."""
     work = settings.paths.work_dir / pod.job_id / "suite"
     deadline = time.monotonic() + settings.timeouts.suite_s
-    serve_by_category = {c.id: assignment.serve_of(c) for c in assignment.categories}
 
-    def run_lane(index: int, categories: list[Category]) -> LaneResult:
-        lane_pod, failures = (pod, []) if index == 0 else _boot_lane(pod, assignment, settings, client, index)
-        files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
-        later = dict.fromkeys(assignment.serve_of(c) for c in categories[1:])
-        spares = [serve for serve in later if serve != assignment.serve_of(categories[0])]
-        session = SuiteSession(
-            pod=lane_pod, settings=settings.model_dump(mode="json"), serve_by_category=serve_by_category,
-            spare_serves=spares, boot_failures=failures,
-        )
-        return _run_pytest(session, files, assignment, settings, work / categories[0].lane, deadline)
+    def run_tests(session: SuiteSession, files: list[str], lane: str) -> LaneResult:
+        return run_pytest(session, files, assignment, settings, work / lane, deadline)
 
-    finished = _schedule_lanes(assignment.lanes(), run_lane, settings)
+    finished = run_lanes(pod, assignment, settings, sandbox, run_tests, work)
     order = {c.id: i for i, c in enumerate(assignment.categories)}
-    results = sorted((r for lane_results, _ in finished for r in lane_results), key=lambda r: order.get(r.category, len(order)))
-    stopped = next((reason for _, reason in finished if reason), "")
+    results = sorted((r for lane in finished for r in lane.results), key=lambda r: order.get(r.category, len(order)))
+    stopped = next((lane.stopped for lane in finished if lane.stopped), "")
     limits = ["suite_time"] if stopped else []
     if any(r.message.startswith("Failed: Timeout") for r in results):
         limits.append("test_time")
-    if oom_kills(client, pod.job_id, pod.started_at) > 0:
+    if sandbox.oom_kills(pod.job_id, pod.started_at) > 0:
         limits.append("memory")
-    return SuiteOutcomes(results=results, stopped_reason=stopped, app_log_tail=_app_log(client, pod, settings), limits_hit=limits)
+    return SuiteOutcomes(
+        results=results, stopped_reason=stopped, app_log_tail=_app_log(sandbox, pod, settings), limits_hit=limits,
+        lane_boot_s=round(sum(lane.boot_s for lane in finished), 3),
+    )
 
 
-def _schedule_lanes(
-    lanes: list[list[Category]], run_lane: Callable[[int, list[Category]], LaneResult], settings: Settings
-) -> list[LaneResult]:
-    """Run the lanes, the first at once; each further one beside it while a machine-wide lane slot is free
-    (and `parallel_lanes`), else when this grade has no lane running. Slots are flocks, so lanes of every
-    grading process on the host count, and a slot held by a process that died is free again."""
-    slots = settings.sandbox.lane_slot_count
-    folder = settings.paths.data_dir / "lane-slots"
-    results: dict[int, LaneResult] = {}
-    pending = list(range(len(lanes)))
-
-    def run(index: int, slot: IO[str] | None) -> LaneResult:
-        try:
-            return run_lane(index, lanes[index])
-        finally:
-            if slot is not None:
-                slot.close()
-
-    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-        running: dict[Future[LaneResult], int] = {}
-        while pending or running:
-            while pending:
-                slot = take_free_slot(folder, slots) if settings.sandbox.parallel_lanes or not running else None
-                if slot is None and running:
-                    break
-                index = pending.pop(0)
-                running[pool.submit(run, index, slot)] = index
-            done, _ = wait(running, timeout=0.25 if pending else None, return_when=FIRST_COMPLETED)
-            for future in done:
-                results[running.pop(future)] = future.result()
-    return [results[index] for index in range(len(lanes))]
-
-
-def _boot_lane(
-    pod: Pod, assignment: Assignment, settings: Settings, client: docker.DockerClient, index: int
-) -> tuple[Pod, list[LaneBootFailure]]:
-    """Another lane's pod, its app booted unless the lane starts idle. A boot that fails costs only the lane's
-    tests that need the app served: they fail at once with the app's output, and an idle app on the same
-    database takes its place, for the Flask CLI and SQL."""
-    lane_pod = start_lane(pod, assignment, settings, client, index)
-    serving = lane_pod.serving
-    if not serving:
-        return lane_pod, []
-    lane_pod, failed = ready_or_idle(lane_pod, client, settings)
-    if failed is None:
-        return lane_pod, []
-    return lane_pod, [LaneBootFailure(serve=serving, reason=failed.reason, log_tail=failed.log_tail)]
-
-
-def _run_pytest(
+def run_pytest(
     session: SuiteSession, files: list[str], assignment: Assignment, settings: Settings, work: Path, deadline: float,
 ) -> LaneResult:
     """One pytest process over the test files; tests that never reported are errors."""
@@ -217,13 +149,12 @@ def _run_pytest(
         "PYTHONPATH": str(PROJECT_ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-        **({"DOCKER_HOST": settings.sandbox.docker_host} if settings.sandbox.docker_host else {}),
     }
     stopped = ""
     command = _command(files, str(assignment.tests_dir), session_file, results_file, settings)
     server = SuiteForkServer.socket_for_this_process(settings, env)
     if server is not None:
-        command = [sys.executable, "-I", "-S", "-c", forkserver.source(), "client", str(server), *command]
+        command = [sys.executable, "-I", "-S", forkserver.host_path(), "client", str(server), *command]
     try:
         process = subprocess.run(
             command, env=env, cwd=work, capture_output=True, text=True,
@@ -236,17 +167,17 @@ def _run_pytest(
     collected, recorded = _read_results(results_file)
     if not collected:
         if stopped:
-            return _not_run(files, stopped), stopped
+            return LaneResult(_not_run(files, stopped), stopped)
         raise InfraError(f"the hidden suite of {assignment.id} did not start: {output[-2000:]}")
     reason = stopped or "the suite process ended early"
-    return [
+    return LaneResult([
         recorded.get(test["id"])
         or TestResult(
             id=test["id"], title=test["title"], category=test["category"], outcome=TestOutcome.error,
             message=f"not run to the end: {reason}",
         )
         for test in collected
-    ], stopped
+    ], stopped)
 
 
 def _not_run(files: list[str], reason: str) -> list[TestResult]:
@@ -264,13 +195,11 @@ def _not_run(files: list[str], reason: str) -> list[TestResult]:
     return results
 
 
-def _app_log(client: docker.DockerClient, pod: Pod, settings: Settings) -> str:
+def _app_log(sandbox: Sandbox, pod: Pod, settings: Settings) -> str:
     """The output tail of the job's app containers, one per lane, each under its lane's name when there are several."""
-    containers = client.containers.list(
-        all=True, filters={"label": [f"{JOB_LABEL}={pod.job_id}", f"{ROLE_LABEL}=app"]}
-    )
+    containers = sandbox.job_containers(pod.job_id, role="app")
     if len(containers) == 1:
-        return log_tail(containers[0], settings.sandbox.log_bytes)
+        return sandbox.logs(containers[0].id, settings.sandbox.log_bytes)
     share = settings.sandbox.log_bytes // max(1, len(containers))
-    ordered = sorted(containers, key=lambda c: c.labels.get(LANE_LABEL) != pod.lane)
-    return "\n".join(f"--- lane {c.labels.get(LANE_LABEL, '?')} ---\n{log_tail(c, share)}" for c in ordered)
+    ordered = sorted(containers, key=lambda c: c.lane != pod.lane)
+    return "\n".join(f"--- lane {c.lane or '?'} ---\n{sandbox.logs(c.id, share)}" for c in ordered)

@@ -26,8 +26,9 @@ import pytest
 
 from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
-from grader.sandbox.docker import JOB_LABEL, ROLE_LABEL
+from grader.sandbox.docker import JOB_LABEL, ROLE_LABEL, DockerSandbox
 from grader.settings import Settings
+from grader.stages.report import write_report
 from tests.conftest import REFERENCE
 from tests.integration.conftest import engine, leftovers  # noqa: F401  (`engine` is re-exported as a fixture)
 
@@ -324,7 +325,8 @@ class Corpus:
         seen.grader_rss_before = _vm_hwm("self")
         started = time.monotonic()
         try:
-            report = grade_submission(request, used, client=self.client)
+            report = grade_submission(request, used, sandbox=DockerSandbox(self.client, used))
+            write_report(report, used.paths.reports_dir)  # as `grader grade` does
         finally:
             wall = time.monotonic() - started
             seen.grader_peak_rss = _vm_hwm("self")
@@ -375,7 +377,8 @@ def _ensure_dependency_layers(client: docker.DockerClient, root: Path) -> None:
         _git(repo, "commit", "-q", "-m", "warm the dependency cache")
         settings = Settings(data_dir=root / "warm-var", reports_dir=root / "warm-reports")
         request = SubmissionRequest(id=new_submission_id(), source=str(repo), assignment="flask-notes")
-        report = grade_submission(request, settings.replace(boot_timeout_s=5), client=client)
+        quick = settings.replace(boot_timeout_s=5)
+        report = grade_submission(request, quick, sandbox=DockerSandbox(client, quick))
         assert report.status is Status.boot_failed, f"warming the dependency layer failed: {report.reason}"
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from grader.models import SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
-from grader.sandbox.docker import JOB_LABEL, connect
+from grader.sandbox.docker import JOB_LABEL, DockerSandbox, connect
 from grader.settings import Settings
+from grader.stages.report import write_report
 
 BOOT_FAILS = {
     "requirements.txt": "gunicorn==23.0.0\n",
@@ -56,6 +57,9 @@ def grade(settings: Settings, engine: docker.DockerClient, graded_ids: list[str]
     def run(source: str, assignment: str = "flask-notes", ref: str | None = None, **overrides: object):
         request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
         graded_ids.append(request.id)
-        return grade_submission(request, settings.replace(**overrides), client=engine)
+        used = settings.replace(**overrides)
+        report = grade_submission(request, used, sandbox=DockerSandbox(engine, used))
+        write_report(report, used.paths.reports_dir)  # as `grader grade` does
+        return report
 
     return run

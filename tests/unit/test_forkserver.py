@@ -14,7 +14,7 @@ import pytest
 
 from grader.sandbox import forkserver
 
-PROGRAM = forkserver.source()
+PROGRAM = forkserver.host_path()
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def server(short_tmp: Path) -> Iterator[Path]:
     """An idle fork server (no serve command) on a socket of its own; killed afterwards."""
     path = short_tmp / "fs.sock"
     process = subprocess.Popen(
-        [sys.executable, "-c", PROGRAM, "launch", json.dumps({"socket": str(path), "preload": ["json", "no_such_module"]})],
+        [sys.executable, PROGRAM, "launch", json.dumps({"socket": str(path), "preload": ["json", "no_such_module"]})],
     )
     deadline = time.monotonic() + 10
     while not path.exists() and time.monotonic() < deadline:
@@ -34,7 +34,7 @@ def server(short_tmp: Path) -> Iterator[Path]:
 
 def through(path: Path, *argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", PROGRAM, "client", str(path), *argv],
+        [sys.executable, "-I", "-S", PROGRAM, "client", str(path), *argv],
         capture_output=True, text=True, timeout=30, **kwargs,
     )
 
@@ -63,7 +63,7 @@ def test_without_a_server_the_client_execs_the_command_itself(short_tmp):
 def test_a_killed_client_takes_its_command_down(server, short_tmp):
     marker = short_tmp / "still-running"
     client = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-c", PROGRAM, "client", str(server), "/bin/sh", "-c", f"sleep 1.5; touch {marker}"],
+        [sys.executable, "-I", "-S", PROGRAM, "client", str(server), "/bin/sh", "-c", f"sleep 1.5; touch {marker}"],
     )
     time.sleep(0.5)
     client.kill()
@@ -124,7 +124,7 @@ def test_a_server_with_a_parent_ends_with_it(short_tmp):
     """Given `parent`, the server exits (and removes its socket) once that process is gone."""
     path = short_tmp / "owned.sock"
     spec = json.dumps({"socket": str(path), "parent": 0}).replace('"parent": 0', '"parent": PARENT')
-    script = f'{sys.executable} -c "$PROGRAM" launch "$(echo \'{spec}\' | sed "s/PARENT/$$/")" & sleep 1.5'
+    script = f'{sys.executable} "$PROGRAM" launch "$(echo \'{spec}\' | sed "s/PARENT/$$/")" & sleep 1.5'
     parent = subprocess.Popen(["/bin/bash", "-c", script], env={**os.environ, "PROGRAM": PROGRAM})
     deadline = time.monotonic() + 5
     while not path.exists() and time.monotonic() < deadline:

@@ -11,7 +11,7 @@ import pytest
 
 from grader.filelock import take_free_slot
 from grader.settings import Settings
-from grader.stages.suite import _schedule_lanes
+from grader.stages.lanes import LaneResult, schedule_lanes
 
 
 class Recorder:
@@ -23,7 +23,7 @@ class Recorder:
         self.now = self.most = 0
         self.started: list[int] = []
 
-    def __call__(self, index: int, categories: list) -> tuple[list, str]:
+    def __call__(self, index: int, categories: list) -> LaneResult:
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
@@ -33,7 +33,7 @@ class Recorder:
             self.now -= 1
         if index == self.fail:
             raise RuntimeError(f"lane {index} broke")
-        return [], f"lane {index}"
+        return LaneResult([], f"lane {index}")
 
 
 LANES: list[list] = [["main"], ["cli"], ["concurrency"]]
@@ -46,15 +46,15 @@ def settings(tmp_path: Path) -> Settings:
 
 def test_lanes_run_side_by_side_up_to_the_free_slots(settings):
     runner = Recorder()
-    results = _schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
-    assert [reason for _, reason in results] == ["lane 0", "lane 1", "lane 2"]
+    results = schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
+    assert [lane.stopped for lane in results] == ["lane 0", "lane 1", "lane 2"]
     assert runner.most == 2
     assert runner.started[0] == 0
 
 
 def test_enough_slots_run_every_lane_at_once(settings):
     runner = Recorder()
-    _schedule_lanes(LANES, runner, settings.replace(lane_slots=3))
+    schedule_lanes(LANES, runner, settings.replace(lane_slots=3))
     assert runner.most == 3
 
 
@@ -63,7 +63,7 @@ def test_slots_held_by_other_grades_leave_one_lane_at_a_time(settings):
     held = [take_free_slot(settings.paths.data_dir / "lane-slots", 2) for _ in range(2)]
     assert all(held)
     runner = Recorder(seconds=0.1)
-    results = _schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
+    results = schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
     assert runner.most == 1 and runner.started == [0, 1, 2]
     assert len(results) == 3
     assert take_free_slot(settings.paths.data_dir / "lane-slots", 2) is None, "the other grade's slots stayed held"
@@ -73,20 +73,20 @@ def test_a_slot_freed_by_another_grade_is_taken_while_this_grade_runs(settings):
     held = [take_free_slot(settings.paths.data_dir / "lane-slots", 2) for _ in range(2)]
     threading.Timer(0.3, held[0].close).start()
     runner = Recorder(seconds=0.8)
-    _schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
+    schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
     assert runner.most == 2
 
 
 def test_without_parallel_lanes_they_run_in_turn(settings):
     runner = Recorder(seconds=0.1)
-    _schedule_lanes(LANES, runner, settings.replace(lane_slots=3, parallel_lanes=False))
+    schedule_lanes(LANES, runner, settings.replace(lane_slots=3, parallel_lanes=False))
     assert runner.most == 1 and runner.started == [0, 1, 2]
 
 
 def test_slots_are_freed_when_lanes_end_even_by_an_error(settings):
     runner = Recorder(seconds=0.1, fail=1)
     with pytest.raises(RuntimeError, match="lane 1 broke"):
-        _schedule_lanes(LANES, runner, settings.replace(lane_slots=3))
+        schedule_lanes(LANES, runner, settings.replace(lane_slots=3))
     slots = [take_free_slot(settings.paths.data_dir / "lane-slots", 3) for _ in range(3)]
     assert all(slots), "a lane slot stayed held after its lane ended"
 
