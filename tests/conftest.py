@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -13,6 +14,19 @@ import pytest
 from grader.settings import PROJECT_ROOT, Settings
 
 REFERENCE = PROJECT_ROOT / "assignments" / "flask-notes" / "solutions" / "reference"
+_OURS = ("GRADER_", "REDIS_URL", "DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Each test starts without the grader's variables of the shell that ran pytest, and any variable a test
+    sets or removes is put back afterwards: no test's settings leak into the next one."""
+    saved = dict(os.environ)
+    for name in [name for name in os.environ if name.startswith(_OURS)]:
+        del os.environ[name]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grader.errors import BuildFailed
-from grader.stages.build import check_requirements
+from grader.stages.requirements import check_requirements
 
 
 def test_plain_requirements_pass():

@@ -12,7 +12,9 @@ import pytest
 import redis
 from rq.job import Job
 
-from grader.db.store import Store, open_store, submissions, utcnow
+from grader.db.engine import open_store
+from grader.db.schema import submissions
+from grader.db.store import Store, utcnow
 from grader.queue.broker import connect_redis, embedded_url, grading_queue
 from grader.queue.watchdog import Watchdog, heartbeat_key, process_alive
 from grader.settings import Settings

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from grader.db.store import Store, open_store
+from grader.db.engine import open_store
+from grader.db.store import Store
 from grader.models import GradeReport, Stage, Status
 from grader.queue import jobs
 from grader.queue.jobs import RetryGrading, WorkerContext, run_grading
 from grader.settings import Settings
-from grader.stages.report import write_report
 
 
 class FakeJob:
@@ -37,16 +37,15 @@ def store(settings: Settings) -> Store:
 
 
 def _pipeline(monkeypatch, status: Status, reason: str = "", score: float = 0.0):
-    """Replace grade_submission with one that reports stages and writes a report of `status`."""
+    """Replace grade_submission with one that reports stages and returns a report of `status` (it writes nothing)."""
 
-    def fake(request, settings, on_stage=None, client=None):
+    def fake(request, settings, on_stage=None, sandbox=None):
         for stage in (Stage.intake, Stage.build, Stage.report):
             on_stage(stage)
         report = GradeReport(
             id=request.id, assignment=request.assignment, source={"url": request.source}, status=status,
             reason=reason, score=score, max_score=10, grader_version="test", created_at=datetime.now(UTC),
         )
-        write_report(report, settings.paths.reports_dir)
         return report
 
     monkeypatch.setattr(jobs, "grade_submission", fake)

@@ -1,0 +1,64 @@
+"""`grader grade`: one submission graded in this process, without the queue; its report written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from grader.assignments.model import AssignmentError, load_assignment
+from grader.cli.helpers import EXIT_INFRA, EXIT_REJECTED, fail, load_settings
+from grader.models import GradeReport, Status, SubmissionRequest
+from grader.pipeline import grade_submission, new_submission_id
+from grader.stages.report import write_report
+
+
+def grade(
+    source: str = typer.Argument(..., help="Repository URL (https://, ssh://, git@) or a local path."),
+    assignment: str = typer.Option(..., "--assignment", "-a", help="Assignment id, e.g. flask-notes."),
+    ref: str | None = typer.Option(None, help="Branch, tag or commit to grade."),
+    out: Path | None = typer.Option(None, help="Directory for reports (default: reports/)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report JSON on stdout."),
+) -> None:
+    """Grade one submission in-process, without a queue, and write its report."""
+    console = Console(stderr=True)
+    settings = load_settings(reports_dir=out)
+    try:
+        load_assignment(settings.paths.assignments_dir, assignment)
+    except AssignmentError as exc:
+        raise fail(str(exc), EXIT_INFRA) from None
+    request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
+    with console.status("starting") as status:
+        report = grade_submission(request, settings, on_stage=lambda stage: status.update(stage.description))
+    folder = write_report(report, settings.paths.reports_dir)
+    if as_json:
+        typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        _print_summary(console, report, folder)
+    if report.status is Status.rejected:
+        raise typer.Exit(EXIT_REJECTED)
+    if report.status is Status.infra_error:
+        raise typer.Exit(EXIT_INFRA)
+
+
+def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:
+    if report.status is Status.graded:
+        console.print(f"[bold]{report.assignment}[/bold] {report.id}: score {report.score:g} / {report.max_score:g}")
+        for category in report.categories:
+            passed = sum(t.outcome.value == "passed" for t in category.tests)
+            console.print(
+                f"  {category.id:<14} {category.score:>6g} / {category.max_score:g}   {passed}/{len(category.tests)} tests"
+            )
+    else:
+        console.print(f"[bold]{report.assignment}[/bold] {report.id}: [red]{report.status.value}[/red]")
+        console.print(f"  reason: {report.reason}")
+    if report.limits_hit:
+        console.print(f"  limits hit: {', '.join(report.limits_hit)}")
+    timings = report.timings
+    console.print(
+        f"  timings: intake {timings.intake_s:.1f}s, build {timings.build_s:.1f}s, boot {timings.boot_s:.1f}s, "
+        f"tests {timings.tests_s:.1f}s, total {timings.total_s:.1f}s"
+    )
+    console.print(f"  report: {folder / 'report.json'}  {folder / 'report.html'}")
