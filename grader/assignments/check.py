@@ -1,12 +1,17 @@
 """Proof that an assignment's hidden suite tells good solutions from flawed ones.
 
 `validate_assignment` checks a folder without grading; `check_assignment` grades every solution and
-compares the failing tests with what its `expected.toml` names.
+compares the failing tests with what its `expected.toml` names. A solution folder is either a whole tree
+(`reference`, or one in another style) or a `flaw.patch` against a whole-tree solution (its `base`,
+`reference` by default), so that a flawed solution reads as its flaw; the patch is applied with
+`git apply` (exact context, no fuzz) to a fresh copy of the base.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +19,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -32,6 +37,7 @@ class Expectation(BaseModel):
     flaw: str
     category: str = Field("", description="Empty for a correct solution.")
     must_fail: list[str] = []
+    base: str = Field("reference", description="The whole-tree solution a flaw.patch applies to; a whole tree has none.")
 
 
 class SolutionCheck(BaseModel):
@@ -39,6 +45,7 @@ class SolutionCheck(BaseModel):
     expectation: Expectation
     status: Status
     reason: str = ""
+    patch_failed: bool = Field(False, description="Its flaw.patch did not apply, so nothing was graded; reason says why.")
     scores: dict[str, tuple[float, float]]
     unexpected_failures: list[str] = Field(description="Tests that failed but are not in must_fail.")
     undetected: list[str] = Field(description="Tests in must_fail that passed.")
@@ -76,8 +83,126 @@ def solution_folders(assignment: Assignment) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def validate_assignment(folder: Path) -> list[str]:
-    """Every problem of an assignment folder, each naming its file and field; empty when valid."""
+PATCH = "flaw.patch"
+_NOT_SOURCE = ("__pycache__", "*.pyc", "*.db", "expected.toml", PATCH)
+
+
+class PatchError(AssignmentError):
+    """A solution's flaw.patch leaves the solution root or does not apply to its base; the message says what to do."""
+
+
+def is_patch(solution: Path) -> bool:
+    return (solution / PATCH).is_file()
+
+
+def _tree_entries(solution: Path) -> list[str]:
+    """What a folder holds besides its expected.toml and flaw.patch: the files of a whole-tree solution."""
+    ignored = shutil.ignore_patterns(*_NOT_SOURCE)(str(solution), os.listdir(solution))
+    return sorted(set(os.listdir(solution)) - set(ignored))
+
+
+def make_solution(solution: Path, dest: Path) -> Path:
+    """The files of a solution in `dest`: a copy of a whole tree, or a copy of its base with flaw.patch applied."""
+    if not is_patch(solution):
+        shutil.copytree(solution, dest, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+        return dest
+    base = load_expectation(solution).base
+    if not (solution.parent / base).is_dir() or is_patch(solution.parent / base):
+        raise PatchError(f"{solution / 'expected.toml'}: base: {base!r} is not a whole-tree solution beside {solution.name}")
+    files = _patch_files(solution / PATCH, base)  # refuses a path that leaves the root before git reads it
+    shutil.copytree(solution.parent / base, dest, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+    # The ceiling keeps git from taking an enclosing repository for the copy's: paths stay relative to `dest`.
+    env = {k: v for k, v in os.environ.items() if k not in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE")}
+    env["GIT_CEILING_DIRECTORIES"] = str(dest.resolve().parent)
+    for mode in (["--check"], []):
+        run = subprocess.run(
+            ["git", "apply", "--whitespace=nowarn", *mode, str((solution / PATCH).resolve())],
+            cwd=dest, env=env, capture_output=True, text=True,
+        )
+        if run.returncode:
+            raise PatchError(_stale_message(solution / PATCH, base, run.stderr, files))
+    return dest
+
+
+_HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,(\d+))? @@")
+_NAMED = ("--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to ")
+
+
+def _patch_files(patch: Path, base: str) -> dict[str, list[tuple[int, str]]]:
+    """Each file the patch changes (relative to the solution root) with the old start line and header of each
+    hunk; a PatchError when a name is absolute or climbs out with `..`."""
+    files: dict[str, list[tuple[int, str]]] = {}
+    current, old, new = "", 0, 0
+    for line in patch.read_text(errors="replace").splitlines():
+        if old > 0 or new > 0:  # inside a hunk: a line "--- x" here is a removed "-- x", not a header
+            tag = line[:1]
+            old -= 1 if tag in (" ", "", "-") else 0
+            new -= 1 if tag in (" ", "", "+") else 0
+            continue
+        if hunk := _HUNK.match(line):
+            old, new = int(hunk[2] or 1), int(hunk[3] or 1)
+            files.setdefault(current, []).append((int(hunk[1]), line))
+            continue
+        names = line.removeprefix("diff --git ").split(" ") if line.startswith("diff --git ") else []
+        names += [line[len(p):].split("\t")[0] for p in _NAMED if line.startswith(p)]
+        for name in (n.strip('"') for n in names):
+            if name != "/dev/null" and (name.startswith("/") or ".." in PurePosixPath(name).parts):
+                raise PatchError(
+                    f"{patch}: {name!r} leaves the solution root: a patch names files relative to the solution "
+                    f"(a/notes_app/app.py), made by diffing two copies side by side; regenerate it against {base}"
+                )
+        if line.startswith(("--- ", "+++ ")) and names[-1] != "/dev/null":
+            current = names[-1].strip('"').split("/", 1)[-1]
+    return files
+
+
+def _stale_message(patch: Path, base: str, stderr: str, files: dict[str, list[tuple[int, str]]]) -> str:
+    """Which file and hunk git could not apply, and how to make the patch again."""
+    details: list[str] = []
+    for line in stderr.splitlines():
+        text = line.removeprefix("error: ").strip()
+        if failed := re.fullmatch(r"patch failed: (.+):(\d+)", text):
+            hunks = files.get(failed[1], [])
+            numbers = [i for i, (start, _) in enumerate(hunks, 1) if start == int(failed[2])]
+            where = f"hunk #{numbers[0]} of {len(hunks)} ({hunks[numbers[0] - 1][1]})" if numbers else f"line {failed[2]}"
+            details.append(f"{failed[1]}: {where} does not match")
+        elif line.startswith("error: ") and not text.endswith(": patch does not apply"):
+            details.append(text)
+    return (
+        f"{patch}: no longer applies to {base}: {'; '.join(details) or stderr.strip() or 'git apply failed'}. "
+        f"Regenerate flaw.patch against {base}: copy {base} to a/ and b/, in b/ run `git apply --reject {patch}` and "
+        f"redo the rejected hunks (then delete the *.rej files), then `git diff --no-index --no-prefix a b > {patch}`"
+    )
+
+
+def _solution_problems(solution: Path, expectation: Expectation, whole: set[str], apply: bool) -> list[str]:
+    """A solution folder is a whole tree or a flaw.patch that applies cleanly to a whole-tree base, not both."""
+    tree, where = _tree_entries(solution), solution / "expected.toml"
+    if not is_patch(solution):
+        if not tree:
+            return [f"{solution}: empty: add the solution's files, or a {PATCH} against {expectation.base}"]
+        if "base" in expectation.model_fields_set:
+            return [f"{where}: base: only a solution made of a {PATCH} has a base; remove the key"]
+        return []
+    if tree:
+        return [f"{solution}: both a {PATCH} and files ({', '.join(tree[:3])}): keep the patch or the whole tree, not both"]
+    if expectation.base not in whole:
+        return [f"{where}: base: {expectation.base!r} is not a whole-tree solution of this assignment ({', '.join(sorted(whole))})"]
+    try:
+        if not apply:
+            _patch_files(solution / PATCH, expectation.base)
+            return []
+        with tempfile.TemporaryDirectory(prefix="grader-validate-") as tmp:
+            make_solution(solution, Path(tmp) / solution.name)
+    except PatchError as exc:
+        return [str(exc)]
+    return []
+
+
+def validate_assignment(folder: Path, apply_patches: bool = True) -> list[str]:
+    """Every problem of an assignment folder, each naming its file and field; empty when valid. Without
+    `apply_patches`, a flaw.patch that no longer applies is left to `check_assignment`, which reports it in its
+    matrix beside the other solutions (a patch leaving the solution root is refused either way)."""
     try:
         assignment = load_assignment_folder(folder)
     except AssignmentError as exc:
@@ -107,12 +232,14 @@ def validate_assignment(folder: Path) -> list[str]:
     solutions = solution_folders(assignment)
     if not any((s / "expected.toml").is_file() and s.name == "reference" for s in solutions):
         problems.append(f"{folder / 'solutions'}: reference: a reference solution with expected.toml is required")
+    whole = {s.name for s in solutions if not is_patch(s)}
     for solution in solutions:
         try:
             expectation = load_expectation(solution)
         except AssignmentError as exc:
             problems.append(str(exc))
             continue
+        problems.extend(_solution_problems(solution, expectation, whole, apply_patches))
         where = f"{solution / 'expected.toml'}"
         if expectation.category and expectation.category not in known:
             problems.append(f"{where}: category: {expectation.category!r} is not a category of the assignment")
@@ -128,8 +255,7 @@ def validate_assignment(folder: Path) -> list[str]:
 
 
 def _as_repository(solution: Path, workdir: Path) -> Path:
-    repo = workdir / solution.name
-    shutil.copytree(solution, repo, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.db", "expected.toml"))
+    repo = make_solution(solution, workdir / solution.name)
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", f"solution {solution.name}"]):
         subprocess.run(
             ["git", "-c", "user.name=grader", "-c", "user.email=grader@localhost", *args],
@@ -167,9 +293,16 @@ def check_assignment(
 
         def check_one(folder: Path) -> SolutionCheck:
             expectation = load_expectation(folder)
-            repo = _as_repository(folder, Path(tmp))
-            request = SubmissionRequest(id=new_submission_id(), source=str(repo), assignment=assignment.id)
-            check = compare(folder.name, expectation, grade_submission(request, settings))
+            try:
+                repo = _as_repository(folder, Path(tmp))
+            except PatchError as exc:  # this solution cannot be made; the others still run
+                check = SolutionCheck(
+                    name=folder.name, expectation=expectation, status=Status.rejected, reason=str(exc),
+                    patch_failed=True, scores={}, unexpected_failures=[], undetected=[],
+                )
+            else:
+                request = SubmissionRequest(id=new_submission_id(), source=str(repo), assignment=assignment.id)
+                check = compare(folder.name, expectation, grade_submission(request, settings))
             if on_solution:
                 on_solution(check)
             return check

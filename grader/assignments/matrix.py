@@ -17,7 +17,9 @@ def render_matrix(assignment: Assignment, result: CheckResult) -> Table:
     table.add_column("total", justify="right")
     table.add_column("verdict")
     for check in result.solutions:
-        if check.status.value != "graded":
+        if check.patch_failed:
+            cells = ["[red]patch failed[/red]"] * len(assignment.categories) + ["—"]
+        elif check.status.value != "graded":
             cells = [check.status.value] * len(assignment.categories) + ["—"]
         else:
             cells = [
@@ -40,7 +42,9 @@ def _cell(score: float, maximum: float, flawed: bool) -> str:
 def surprises(result: CheckResult) -> list[str]:
     lines = []
     for check in result.solutions:
-        if check.status.value != "graded":
+        if check.patch_failed:
+            lines.append(f"{check.name}: not graded: {check.reason}")
+        elif check.status.value != "graded":
             lines.append(f"{check.name}: ended {check.status.value}: {check.reason}")
         for test_id in check.unexpected_failures:
             lines.append(f"{check.name}: {test_id} failed but expected.toml does not name it")
