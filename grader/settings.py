@@ -189,7 +189,9 @@ class WebSettings(_Group):
         None, description="Flask's session key; None means a random key kept in data_dir/web-secret (mode 600)."
     )
     session_cookie_secure: bool = Field(False, description="Send the session cookie over HTTPS only (behind TLS).")
-    login_attempts: int = Field(5, ge=1, description="Failed staff logins allowed per e-mail and client address within `login_window_s`.")
+    login_attempts: int = Field(
+        5, ge=1, description="Failed staff logins allowed per e-mail and client address within `login_window_s`."
+    )
     login_window_s: float = Field(900, gt=0, description="The window of `login_attempts`; the refusal lasts as long.")
     invitation_days: float = Field(7, gt=0, description="Default lifetime of an invitation link.")
     invitation_max_uses: int = Field(3, ge=1, description="Default number of submissions an invitation allows.")

@@ -1,4 +1,4 @@
-"""`grader serve` (web app, grading workers, embedded Redis, webhook dispatcher) and `grader users create`."""
+"""`grader serve`: the whole service in one command (web app, grading workers, embedded Redis, webhook dispatcher)."""
 
 from __future__ import annotations
 
@@ -12,44 +12,13 @@ import time
 from types import FrameType
 
 import typer
-from rich.console import Console
-from sqlalchemy.exc import IntegrityError
 
-from grader.db.store import open_store
-from grader.queue.broker import BrokerUnavailable, connect_redis, redis_url
+from grader.cli.helpers import configure_logging, infra_errors, load_settings, log_settings
+from grader.db.engine import open_store
+from grader.queue.broker import connect_redis, redis_url
 from grader.settings import Settings
 
-users_app = typer.Typer(no_args_is_help=True, help="Staff accounts of the web app.")
-EXIT_INVALID = 2
-EXIT_INFRA = 3
 log = logging.getLogger(__name__)
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)
-    return typer.Exit(code)
-
-
-@users_app.command("create")
-def users_create(
-    email: str = typer.Argument(..., help="The user's e-mail, which is their login."),
-    role: str = typer.Option(..., "--role", help="admin or reviewer."),
-    password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
-                                 help="Asked for when not given (at least 8 characters)."),
-) -> None:
-    """Create an administrator or reviewer account."""
-    from grader.web.accounts import Accounts, Role
-
-    if role not in (r.value for r in Role):
-        raise _fail(f"--role must be admin or reviewer, not {role!r}", EXIT_INVALID)
-    if len(password) < 8:
-        raise _fail("the password needs at least 8 characters", EXIT_INVALID)
-    accounts = Accounts(open_store(Settings()).engine)
-    try:
-        user = accounts.create_user(email, password, Role(role))
-    except IntegrityError:
-        raise _fail(f"a user {email!r} exists already", EXIT_INVALID) from None
-    typer.echo(f"{user.email}: {user.role.value}")
 
 
 def _workers_process(settings: Settings, concurrency: int) -> None:
@@ -68,13 +37,12 @@ def serve(
     from grader.web import secret_key
     from grader.webhooks import Dispatcher
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
-    settings = Settings()
-    try:
+    configure_logging()
+    settings = load_settings(log_level=None)
+    with infra_errors():
         connect_redis(settings)
-    except BrokerUnavailable as exc:
-        raise _fail(exc.reason, EXIT_INFRA) from None
     settings = settings.replace(redis_url=redis_url(settings))
+    log_settings(settings, logging.INFO)
     open_store(settings).engine.dispose()  # the schema, upgraded once before the processes start
     secret_key(settings)  # made once, then read by every web process
     children: list[tuple[str, multiprocessing.process.BaseProcess | subprocess.Popen[bytes]]] = []
@@ -114,8 +82,3 @@ def serve(
 def _alive(child: multiprocessing.process.BaseProcess | subprocess.Popen[bytes]) -> bool:
     return child.is_alive() if isinstance(child, multiprocessing.process.BaseProcess) else child.poll() is None
 
-
-def register(app: typer.Typer) -> None:
-    """Add `serve` and `users create` to the `grader` app (one line in grader/cli.py)."""
-    app.command()(serve)
-    app.add_typer(users_app, name="users")

@@ -39,7 +39,9 @@ class FakeContainer:
 class FakeSandbox:
     """Records every call in `calls`; `containers`, `volumes` and `images` are what exists now."""
 
-    images: dict[str, str] = field(default_factory=lambda: {"grader-base:bookworm": "sha256:base", "grader-harness:latest": "sha256:relay"})
+    images: dict[str, str] = field(
+        default_factory=lambda: {"grader-base:bookworm": "sha256:base", "grader-harness:latest": "sha256:relay"}
+    )
     boot_fails: Callable[[ContainerSpec], str | None] = lambda spec: None
     """A spec -> the app's output when its boot must fail (it exits with code 3), else None."""
     on_exec: Callable[[list[str]], ExecResult] = lambda argv: ExecResult(0, "", False)
@@ -148,7 +150,10 @@ class FakeSandbox:
 
     def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
         self._call("answers_http")
-        relays = {c.id for c in self.containers.values() if c.spec.role == "relay" and Path(c.spec.writable_binds[0][0]) == socket_path.parent}
+        relays = {
+            c.id for c in self.containers.values()
+            if c.spec.role == "relay" and Path(c.spec.writable_binds[0][0]) == socket_path.parent
+        }
         return any(
             c.spec.role == "app" and c.status == "running" and c.serves and c.spec.network.removeprefix("container:") in relays
             for c in self.containers.values()
@@ -165,12 +170,13 @@ class FakeSandbox:
         return removed + [f"volume {name}" for name in gone]
 
     def _serve_http(self, relay_id: str, path: Path) -> None:
-        app = self.http
+        app: HttpApp | None = self.http
         assert app is not None
+        respond: HttpApp = app
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-                status, body = app("GET", self.path)
+                status, body = respond("GET", self.path)
                 data = body.encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")

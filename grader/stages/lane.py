@@ -17,8 +17,7 @@ from pathlib import Path
 
 from grader.errors import BootFailed
 from grader.models import Pod
-from grader.sandbox import ExecResult, Sandbox
-from grader.sandbox import forkserver
+from grader.sandbox import ExecResult, Sandbox, forkserver
 from grader.sandbox.pod import exec_in_app, ready_or_idle, restart_app, start_spare
 from grader.settings import Settings
 

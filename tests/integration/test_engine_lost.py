@@ -41,7 +41,8 @@ def test_engine_lost_during_the_suite_is_infra_error_exit_3_with_a_report(settin
     }
     before = {c.id for c in engine.containers.list(all=True, filters={"label": JOB_LABEL})}
     grading = subprocess.Popen(
-        [sys.executable, "-m", "grader", "grade", str(repo), "--assignment", "tiny", "--out", str(settings.paths.reports_dir), "--json"],
+        [sys.executable, "-m", "grader", "grade", str(repo), "--assignment", "tiny",
+         "--out", str(settings.paths.reports_dir), "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

@@ -56,7 +56,8 @@ def test_flask_commands_in_an_idle_container_fork_from_the_preloaded_server(cont
     probe = "import sys; print('flask_migrate' in sys.modules, 'notes_app' in sys.modules)"
     child = exec_in_app(
         control.pod, control.sandbox,
-        [settings.sandbox.system_python, "-I", "-S", forkserver.IMAGE_PATH, "client", forkserver.SOCKET_PATH, "python", "-c", probe],
+        [settings.sandbox.system_python, "-I", "-S", forkserver.IMAGE_PATH, "client", forkserver.SOCKET_PATH,
+         "python", "-c", probe],
         30, 10_000,
     )
     assert child.exit_code == 0, child.output
