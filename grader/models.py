@@ -188,7 +188,8 @@ class SourceInfo(Frozen):
 class Timings(BaseModel):
     intake_s: float = 0.0
     build_s: float = 0.0
-    boot_s: float = 0.0
+    boot_s: float = Field(0.0, description="Every lane's app boot: the first lane's, then the others' (beside the suite).")
+    lanes_boot_s: float = Field(0.0, description="The part of boot_s spent by lanes after the first, inside tests_s.")
     tests_s: float = 0.0
     report_s: float = 0.0
     total_s: float = 0.0

@@ -78,6 +78,7 @@ def grade_submission(
         notify(Stage.suite)
         with _timed(timings, "tests_s"):
             outcomes = suite.run_suite(pod, assignment, settings, sandbox)
+        timings.lanes_boot_s = outcomes.lane_boot_s
         timings.boot_s = round(timings.boot_s + outcomes.lane_boot_s, 3)
         logs["app output"] = outcomes.app_log_tail
         limits += outcomes.limits_hit
