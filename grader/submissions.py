@@ -1,8 +1,11 @@
-"""What the web pages and the API share: recording a submission, what a candidate may see, the reports.
+"""Submit, status and regrade: the one service the CLI, the web pages and the API call.
 
-Recording reuses the queue's own pieces (grader.stages.intake, grader.queue.broker, grader.db.store), in the order
-`grader submit` uses them: the source is checked, Redis is pinged before anything is recorded, and a
-record whose enqueue failed stays queued with its error for a worker's watchdog to pick up.
+Submitting is `check_source` (the assignment exists and the source is acceptable), then `record_submission`
+(the record first, then the RQ job; a record whose job could not be enqueued stays queued with its error, and
+a worker's watchdog enqueues it once Redis is back). `regrade_submission` queues a finished submission again.
+What callers show of a record is `progress` (one word of STAGE_LABELS), `status_payload` and, once graded,
+`load_report` or a candidate's trimmed `candidate_view`. A refusal is a `SubmitError` carrying the HTTP
+status to answer with (the CLI maps it to its exit codes). Nothing here imports the web app.
 """
 
 from __future__ import annotations
@@ -12,25 +15,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+import redis
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import select
 
 from grader.assignments.model import Assignment, AssignmentError, load_assignment
+from grader.db.schema import submissions
 from grader.db.store import Store, SubmissionRecord
 from grader.errors import Rejected
-from grader.models import GradeReport
+from grader.models import STAGE_LABELS, GradeReport, Stage, Status
 from grader.pipeline import new_submission_id
-from grader.queue.broker import BrokerUnavailable, connect_redis, enqueue_grading, grading_queue, new_job_id
+from grader.queue.broker import connect_redis, enqueue_grading, grading_queue, new_job_id
 from grader.settings import Settings
 from grader.stages.intake import normalize_source
 
 Enqueue = Callable[[str, str], None]
-"""Puts (submission id, job id) on the grading queue; raises BrokerUnavailable when Redis is down."""
+"""Puts (submission id, job id) on the grading queue; raises (BrokerUnavailable, a RedisError) when it cannot."""
 
-STAGE_LABELS = {"intake": "cloning", "build": "building", "boot": "booting", "tests": "testing", "report": "testing"}
+PROGRESS_WORDS: tuple[str, ...] = ("queued", *(stage.progress for stage in STAGE_LABELS), "graded")
+"""The steps a status page shows, in order: queued, each stage's progress word, then the end."""
+
+SORTS = {"created": "created_at", "score": "score", "status": "status", "submitter": "submitter"}
+"""How a listing of submissions may be sorted: the query word and its column."""
+
+_NOT_ENQUEUED = "not enqueued: {}; a worker's watchdog enqueues it when Redis is back"
 
 
 class SubmitError(Exception):
-    """A submission was refused; `status` is the HTTP status to answer with, the message says why."""
+    """A submission or regrade was refused; `status` is the HTTP status to answer with, the message says why.
+
+    404: no such assignment (check_source) or submission (regrade_submission); 400: the source is refused;
+    409: the submission is not finished, so there is nothing to regrade yet.
+    """
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
@@ -38,15 +54,31 @@ class SubmitError(Exception):
         self.status = status
 
 
-def redis_enqueue(settings: Settings) -> Enqueue:
+class Queued(BaseModel):
+    """A submission just recorded (or re-recorded for a regrade) and whether its job reached the queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: SubmissionRecord
+    enqueue_error: str | None = None
+
+    @property
+    def enqueued(self) -> bool:
+        return self.enqueue_error is None
+
+
+def redis_enqueue(settings: Settings, connection: redis.Redis | None = None) -> Enqueue:
+    """Enqueue on `connection` (the CLI pings Redis before recording), or connect at each call (the web app)."""
+
     def enqueue(submission_id: str, job_id: str) -> None:
-        enqueue_grading(grading_queue(connect_redis(settings)), submission_id, job_id, settings)
+        queue = grading_queue(connection if connection is not None else connect_redis(settings))
+        enqueue_grading(queue, submission_id, job_id, settings)
 
     return enqueue
 
 
 def check_source(settings: Settings, assignment: str, source: str) -> str:
-    """The normalized URL of an acceptable source for a known assignment, or SubmitError."""
+    """The normalized URL of an acceptable source for a known assignment, or SubmitError (404, 400)."""
     try:
         load_assignment(settings.paths.assignments_dir, assignment)
         url, _transport = normalize_source(source.strip(), settings)
@@ -57,31 +89,38 @@ def check_source(settings: Settings, assignment: str, source: str) -> str:
     return url
 
 
+def _enqueue(store: Store, enqueue: Enqueue, submission_id: str, job_id: str) -> Queued:
+    error = None
+    try:
+        enqueue(submission_id, job_id)
+    except Exception as exc:  # the record stays queued and says why; a worker's watchdog enqueues it later
+        error = str(exc)
+        store.note_error(submission_id, _NOT_ENQUEUED.format(error))
+    record = store.get(submission_id)
+    assert record is not None
+    return Queued(record=record, enqueue_error=error)
+
+
 def record_submission(
     store: Store, enqueue: Enqueue, *, url: str, ref: str | None, assignment: str, submitter: str | None
-) -> SubmissionRecord:
-    """Record and enqueue; the caller has checked the source (check_source) and that Redis answers."""
+) -> Queued:
+    """Record a new submission and enqueue its grading; `url` is what check_source returned."""
     submission_id = new_submission_id()
     job_id = new_job_id(submission_id)
     store.create(submission_id, source=url, ref=ref or None, assignment=assignment, submitter=submitter, job_id=job_id)
-    try:
-        enqueue(submission_id, job_id)
-    except Exception as exc:  # as `grader submit`: the record stays queued and a watchdog enqueues it later
-        store.note_error(submission_id, f"not enqueued: {exc}; a worker's watchdog enqueues it when Redis is back")
+    return _enqueue(store, enqueue, submission_id, job_id)
+
+
+def regrade_submission(store: Store, enqueue: Enqueue, submission_id: str) -> Queued:
+    """Queue a new grading of a finished submission; SubmitError 404 if unknown, 409 if not finished."""
     record = store.get(submission_id)
-    assert record is not None
-    return record
-
-
-def regrade_submission(store: Store, enqueue: Enqueue, submission_id: str) -> bool:
+    if record is None:
+        raise SubmitError(f"no submission {submission_id!r}", 404)
     job_id = new_job_id(submission_id)
     if not store.regrade(submission_id, job_id):
-        return False
-    try:
-        enqueue(submission_id, job_id)
-    except (BrokerUnavailable, Exception) as exc:
-        store.note_error(submission_id, f"not enqueued: {exc}; a worker's watchdog enqueues it when Redis is back")
-    return True
+        current = store.get(submission_id) or record
+        raise SubmitError(f"{submission_id} is {current.status.value}; it will be graded without a regrade", 409)
+    return _enqueue(store, enqueue, submission_id, job_id)
 
 
 def load_report(record: SubmissionRecord) -> GradeReport | None:
@@ -95,12 +134,18 @@ def load_report(record: SubmissionRecord) -> GradeReport | None:
 
 
 def progress(record: SubmissionRecord) -> str:
-    """queued, cloning, building, booting, testing, or the final status (graded, build_failed, ...)."""
+    """One word of PROGRESS_WORDS: queued, the running stage's word (cloning, building, ...), or the final
+    status (graded, build_failed, ...)."""
     if record.final:
         return record.status.value
-    if record.status.value == "running":
-        return STAGE_LABELS.get(record.stage.value, "cloning") if record.stage else "cloning"
+    if record.status is Status.running:
+        return (record.stage or Stage.intake).progress
     return "queued"
+
+
+def status_payload(record: SubmissionRecord, position: int | None) -> dict[str, Any]:
+    """`grader status --json`'s keys, plus progress, the place in the queue (`Store.queue_position`) and final."""
+    return {**record.status_json(), "progress": progress(record), "queue_position": position, "final": record.final}
 
 
 def candidate_view(record: SubmissionRecord, assignment: Assignment | None) -> dict[str, Any]:
@@ -116,12 +161,9 @@ def candidate_view(record: SubmissionRecord, assignment: Assignment | None) -> d
         if show_tests:
             item["tests"] = [{"title": t.title, "outcome": t.outcome.value} for t in category.tests]
         categories.append(item)
-    return {"score": report.score, "max_score": report.max_score, "reason": report.reason if report.status.value in (
-        "rejected", "build_failed", "boot_failed") else "", "categories": categories}
-
-
-def status_payload(record: SubmissionRecord, position: int | None) -> dict[str, Any]:
-    return {**record.status_json(), "progress": progress(record), "queue_position": position, "final": record.final}
+    explained = report.status in (Status.rejected, Status.build_failed, Status.boot_failed)
+    return {"score": report.score, "max_score": report.max_score, "reason": report.reason if explained else "",
+            "categories": categories}
 
 
 def read_check(settings: Settings, assignment_id: str) -> dict[str, Any] | None:
@@ -133,15 +175,10 @@ def read_check(settings: Settings, assignment_id: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-SORTS = {"created": "created_at", "score": "score", "status": "status", "submitter": "submitter"}
-
-
-def list_submissions(store: Store, assignment: str | None, sort: str, descending: bool, limit: int = 500) -> list[SubmissionRecord]:
-    """Submissions of one assignment (or all), sorted by one of SORTS."""
-    from sqlalchemy import select
-
-    from grader.db.store import submissions
-
+def list_submissions(
+    store: Store, assignment: str | None, sort: str, descending: bool, limit: int = 500
+) -> list[SubmissionRecord]:
+    """Submissions of one assignment (or all), sorted by one of SORTS (created when the word is unknown)."""
     column = submissions.c[SORTS.get(sort, "created_at")]
     query = select(submissions)
     if assignment:

@@ -5,7 +5,8 @@ grading (a submission and its `finished_at`, so a regrade is reported again) of 
 webhook, then sends the deliveries that are due. The body is JSON; `X-Grader-Signature` is
 `sha256=<hex HMAC-SHA256 of the raw body with the webhook's secret>`. A delivery that fails (no answer,
 or not 2xx) is tried again after each of `webhook_retry_intervals_s`, then marked `failed`; an
-administrator can replay any delivery from the admin pages.
+administrator can replay any delivery from the admin pages. Not web code: the records (grader.db), the
+dispatcher and the payload (whose report comes through grader.submissions) need no web app.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from grader.db.store import FINAL_STATUSES, Store, submissions, utcnow
-from grader.db.web_tables import webhook_deliveries, webhooks
+from grader.db.schema import submissions, webhook_deliveries, webhooks
+from grader.db.store import FINAL_STATUSES, Store, SubmissionRecord, utcnow
 from grader.settings import Settings
 from grader.submissions import load_report
 
@@ -70,7 +71,7 @@ class Delivery(BaseModel):
 
 
 class Webhooks:
-    """Webhook settings per assignment and their deliveries."""
+    """Webhook settings per assignment and their deliveries, over the SQLAlchemy database engine passed in."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -200,7 +201,7 @@ class Webhooks:
                      next_attempt_at=next_at, delivered_at=utcnow() if state == "delivered" else None))
 
 
-def payload(record: Any) -> dict[str, Any]:
+def payload(record: SubmissionRecord) -> dict[str, Any]:
     """The JSON a webhook receives: the status of `grader status --json`, the assignment and category scores."""
     report = load_report(record)
     return {

@@ -1,72 +1,26 @@
-"""The submissions database: the truth about every submission, whatever Redis holds or lost.
+"""The submissions store: the truth about every submission, whatever Redis holds or lost.
 
 Every change of a record that two processes could race on is one compare-and-set UPDATE whose WHERE
 clause names the state it expects (`status`, the RQ `job_id`, the `lease_token`); the row count says
 whether this process won. A worker takes a lease when it starts grading and only the holder of the
 current lease may move the stage or write the result, so a submission delivered twice (RQ delivers at
-least once) is graded once in its record. SQLite in the data directory by default, PostgreSQL when
-`DATABASE_URL` says so; the schema is Alembic's, upgraded at start.
+least once) is graded once in its record. The table is in grader.db.schema; the database engine and the
+migrations are grader.db.engine's (`open_store(settings)`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    select,
-    update,
-)
-from sqlalchemy.engine import make_url
+from pydantic import BaseModel, ConfigDict, field_validator
+from sqlalchemy import Engine, func, select, update
 
-from grader.filelock import exclusive
+from grader.db.schema import submissions
 from grader.models import Stage, Status
-from grader.settings import Settings
 
 FINAL_STATUSES = (Status.graded, Status.rejected, Status.build_failed, Status.boot_failed, Status.infra_error)
-_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-
-metadata = MetaData()
-submissions = Table(
-    "submissions",
-    metadata,
-    Column("id", String(40), primary_key=True),
-    Column("source", Text, nullable=False),
-    Column("ref", String(255)),
-    Column("assignment", String(64), nullable=False),
-    Column("submitter", String(255)),
-    Column("created_at", DateTime, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
-    Column("status", String(16), nullable=False, index=True),
-    Column("stage", String(16)),
-    Column("report_path", Text),
-    Column("score", Float),
-    Column("max_score", Float),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("last_error", Text),
-    Column("job_id", String(64)),
-    Column("owner", String(255)),
-    Column("lease_token", String(64)),
-    Column("started_at", DateTime),
-    Column("finished_at", DateTime),
-)
 
 
 def utcnow() -> datetime:
@@ -99,6 +53,12 @@ class SubmissionRecord(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @field_validator("stage", mode="before")
+    @classmethod
+    def _stored_stage(cls, value: object) -> object:
+        """A row not yet migrated by 0004 may still say `tests` for the suite."""
+        return Stage.parse(value) if isinstance(value, str) else value
+
     @property
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
@@ -117,7 +77,7 @@ class SubmissionRecord(BaseModel):
 
 
 class Store:
-    """Reads and compare-and-set writes of submission records; the engine is passed in."""
+    """Reads and compare-and-set writes of submission records; the database engine is passed in."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -137,6 +97,20 @@ class Store:
         return self._select(
             (submissions.c.status == Status.queued.value) & (submissions.c.updated_at < before), limit=limit
         )
+
+    def queue_position(self, submission_id: str) -> int | None:
+        """1 for the next queued submission to be graded; None when this one is not queued."""
+        with self.engine.connect() as conn:
+            mine = conn.execute(
+                select(submissions.c.created_at, submissions.c.status).where(submissions.c.id == submission_id)
+            ).first()
+            if mine is None or mine.status != Status.queued.value:
+                return None
+            ahead = conn.execute(
+                select(func.count()).select_from(submissions).where(
+                    (submissions.c.status == Status.queued.value) & (submissions.c.created_at < mine.created_at))
+            ).scalar()
+        return int(ahead or 0) + 1
 
     def _select(self, where: Any, limit: int | None = None) -> list[SubmissionRecord]:
         query = select(submissions).where(where).order_by(submissions.c.updated_at).limit(limit)
@@ -252,51 +226,3 @@ class Store:
             conn.execute(
                 update(submissions).where(submissions.c.id == submission_id).values(last_error=error, updated_at=utcnow())
             )
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers run beside the one writer; the busy timeout makes writers wait, not fail."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def create_db_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-@contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
-    """Workers start together: one of them upgrades the schema while the others wait."""
-    database = engine.url.database
-    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        yield
-        return
-    with exclusive(Path(f"{database}.migrate.lock")):
-        yield
-
-
-def migrate(engine: Engine) -> None:
-    """`alembic upgrade head`, run programmatically on the engine's own connection."""
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    with _migration_lock(engine), engine.begin() as conn:
-        if engine.url.get_backend_name() == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7140251)")
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-
-
-def open_store(settings: Settings) -> Store:
-    """The store of `settings.database_url`, its schema upgraded to the newest migration."""
-    engine = create_db_engine(settings.database_url)
-    migrate(engine)
-    return Store(engine)

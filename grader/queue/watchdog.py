@@ -28,11 +28,14 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+from grader.assignments.model import AssignmentError, load_assignment
 from grader.db.store import Store, SubmissionRecord, utcnow
+from grader.models import Status, SubmissionRequest
 from grader.queue.broker import enqueue_grading, grading_queue, new_job_id
 from grader.sandbox.docker import connect, current_owner, remove_job_resources
 from grader.sandbox.reaper import reap
 from grader.settings import Settings
+from grader.stages.report import infra_report, write_report
 
 log = logging.getLogger(__name__)
 _PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -125,7 +128,7 @@ class Watchdog:
         job_id = new_job_id(record.id)
         give_up = record.attempts >= self.settings.queue.max_attempts
         if give_up:
-            won = self.store.give_up(record.id, record.lease_token, f"{error}; gave up after {record.attempts} attempts")
+            won = self._give_up(record, f"{error}; gave up after {record.attempts} attempts")
         else:
             won = self.store.requeue(record.id, record.lease_token, job_id, error)
         if not won:
@@ -140,6 +143,25 @@ class Watchdog:
             log.warning("watchdog: %s: %s; enqueued again as %s", record.id, error, job_id)
             enqueue_grading(grading_queue(self.connection), record.id, job_id, self.settings)
         return True
+
+    def _give_up(self, record: SubmissionRecord, error: str) -> bool:
+        """The last ending of a submission whose gradings keep dying: infra_error, with a report that says so."""
+        assert record.lease_token is not None
+        request = SubmissionRequest(id=record.id, source=record.source, ref=record.ref, assignment=record.assignment)
+        try:
+            assignment = load_assignment(self.settings.paths.assignments_dir, record.assignment)
+        except AssignmentError:
+            assignment = None
+        report = infra_report(request, assignment, error)
+        reports = self.settings.paths.reports_dir
+
+        def publish() -> None:
+            write_report(report, reports)
+
+        return self.store.finish(
+            record.id, record.lease_token, status=Status.infra_error, score=0.0, max_score=report.max_score,
+            report_path=str(reports / record.id / "report.json"), error=error, publish=publish,
+        )
 
     def _reap(self, job_id: str) -> None:
         """Remove the dead grading's resources (known dead, even as a zombie), then anything else abandoned."""

@@ -25,7 +25,7 @@ import redis
 from rq.registry import ScheduledJobRegistry
 from rq.worker import SimpleWorker
 
-from grader.db.store import open_store
+from grader.db.engine import open_store
 from grader.queue.broker import connect_redis, grading_queue
 from grader.queue.jobs import WorkerContext, bind_context
 from grader.queue.watchdog import Watchdog, worker_owner

@@ -7,6 +7,10 @@
 | review | /submissions, /compare, /invitations, /tokens | reviewers and administrators |
 | admin | /admin | administrators |
 | api | /api | scripts, with `Authorization: Bearer <token>`; 401 JSON, never a redirect |
+
+Every error under /api answers JSON (grader.web.errors); pages answer HTML. The records each request needs are
+small classes over the one SQLAlchemy database engine: `users`, `tokens`, `invitations` (grader.web), `webhooks`,
+and the submissions `store`; submitting and regrading go through grader.submissions, as the CLI's do.
 """
 
 from __future__ import annotations
@@ -14,15 +18,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, jsonify, redirect, request, url_for
+from flask import Flask, redirect, request, url_for
 from flask_login import LoginManager
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.wrappers import Response
 
-from grader.db.store import Store, open_store
+from grader.db.engine import open_store
+from grader.db.store import Store
 from grader.settings import Settings
 from grader.submissions import Enqueue, redis_enqueue
-from grader.web.accounts import Accounts, User, new_token
+from grader.web.errors import is_api_request, register_error_handlers
+from grader.web.invitations import Invitations
+from grader.web.tokens import ApiTokens, new_token
+from grader.web.users import User, Users
 from grader.webhooks import Webhooks
 
 csrf = CSRFProtect()
@@ -68,26 +76,17 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
 
     @login.user_loader
     def _load_user(user_id: str) -> User | None:
-        return grader().accounts.user(int(user_id)) if user_id.isdigit() else None
+        return grader().users.user(int(user_id)) if user_id.isdigit() else None
 
     @login.unauthorized_handler
     def _unauthorized() -> Response | tuple[Response, int]:
-        if request.blueprint == "api":
+        if is_api_request():
             return api.unauthorized()
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
     csrf.init_app(app)
     csrf.exempt(api.bp)  # token-authenticated, never by cookie
-
-    @app.errorhandler(CSRFError)
-    def _csrf(error: CSRFError) -> tuple[str, int]:
-        return f"The form expired or was not sent from this site ({error.description}); go back, reload, try again.", 400
-
-    @app.errorhandler(404)
-    def _not_found(error: Exception) -> tuple[Response | str, int]:
-        if request.path.startswith("/api/"):
-            return jsonify(error="not found"), 404
-        return "Not found.", 404
+    register_error_handlers(app)
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -102,12 +101,14 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
 
 
 class Grader:
-    """What every request needs, held by the app (never a global): settings, the stores, the queue."""
+    """What every request needs, held by the app (never a global): settings, the records, the queue."""
 
     def __init__(self, settings: Settings, store: Store, enqueue: Enqueue) -> None:
         self.settings = settings
         self.store = store
-        self.accounts = Accounts(store.engine)
+        self.users = Users(store.engine)
+        self.tokens = ApiTokens(store.engine)
+        self.invitations = Invitations(store.engine)
         self.webhooks = Webhooks(store.engine)
         self.enqueue = enqueue
 

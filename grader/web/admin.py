@@ -13,8 +13,8 @@ from wtforms.validators import DataRequired, Length, Optional, url
 from grader.assignments.check import validate_assignment
 from grader.assignments.model import AssignmentError, load_assignment_folder
 from grader.submissions import read_check
-from grader.web.accounts import Role
 from grader.web.auth import admin_required
+from grader.web.users import Role
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -75,13 +75,13 @@ def users() -> Response | str:
     g = _g()
     form = UserForm()
     if form.validate_on_submit():
-        if g.accounts.user_by_email(form.email.data or ""):
+        if g.users.user_by_email(form.email.data or ""):
             flash("A user with that e-mail exists.")
         else:
-            g.accounts.create_user(form.email.data or "", form.password.data or "", Role(form.role.data))
+            g.users.create_user(form.email.data or "", form.password.data or "", Role(form.role.data))
             flash(f"{form.email.data} can now log in.")
             return redirect(url_for("admin.users"))
-    return render_template("admin_users.html", form=form, users=g.accounts.list_users())
+    return render_template("admin_users.html", form=form, users=g.users.list_users())
 
 
 @bp.route("/invitations")

@@ -4,6 +4,9 @@ POST /api/invitations            {"assignment", "candidate"?, "days"?, "max_uses
 POST /api/submissions            {"assignment", "repository", "ref"?, "submitter"?} -> 202 {"id", "status", ...}
 GET  /api/submissions/<id>       the status of `grader status --json`, plus "progress" and "queue_position"
 GET  /api/submissions/<id>/report  the full report JSON (404 until there is one)
+
+Every error answers `{"error": "..."}` with its status: the views' own below, the rest (404, 405, 500)
+from grader.web.errors.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from grader.queue.broker import BrokerUnavailable
 from grader.submissions import SubmitError, check_source, load_report, record_submission, status_payload
-from grader.web.accounts import User
+from grader.web.errors import api_error
+from grader.web.users import User
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -38,17 +41,13 @@ def token_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user: User | None = _grader().accounts.user_by_api_token(token.strip()) if scheme.lower() == "bearer" else None
+        user: User | None = _grader().tokens.user_by_token(token.strip()) if scheme.lower() == "bearer" else None
         if user is None:
             return unauthorized()
         g.api_user = user
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def _error(message: str, status: int) -> tuple[Response, int]:
-    return jsonify(error=message), status
 
 
 def _body() -> dict[str, Any]:
@@ -63,16 +62,16 @@ def create_invitation() -> tuple[Response, int]:
     data = _body()
     assignment = str(data.get("assignment") or "")
     if not (grader.settings.paths.assignments_dir / assignment / "assignment.toml").is_file() or "/" in assignment:
-        return _error(f"no assignment {assignment!r}", 404)
+        return api_error(f"no assignment {assignment!r}", 404)
     try:
         days = float(data.get("days", grader.settings.web.invitation_days))
         max_uses = int(data.get("max_uses", grader.settings.web.invitation_max_uses))
     except (TypeError, ValueError):
-        return _error("days must be a number and max_uses an integer", 400)
+        return api_error("days must be a number and max_uses an integer", 400)
     if not (0 < days <= 365 and 1 <= max_uses <= 100):
-        return _error("days must be in (0, 365] and max_uses in [1, 100]", 400)
+        return api_error("days must be in (0, 365] and max_uses in [1, 100]", 400)
     candidate = data.get("candidate")
-    token, invite = grader.accounts.create_invitation(
+    token, invite = grader.invitations.create_invitation(
         assignment, candidate=str(candidate)[:255] if candidate else None, created_by=g.api_user.id,
         days=days, max_uses=max_uses)
     return jsonify(id=invite.id, assignment=assignment, url=url_for("candidate.invitation", token=token, _external=True),
@@ -86,14 +85,13 @@ def submit() -> tuple[Response, int]:
     data = _body()
     try:
         url = check_source(grader.settings, str(data.get("assignment") or ""), str(data.get("repository") or ""))
-        record = record_submission(
+        queued = record_submission(
             grader.store, grader.enqueue, url=url, ref=str(data["ref"]) if data.get("ref") else None,
             assignment=str(data["assignment"]), submitter=str(data.get("submitter") or g.api_user.email))
     except SubmitError as exc:
-        return _error(exc.message, exc.status)
-    except BrokerUnavailable as exc:
-        return _error(exc.reason, 503)
-    return jsonify(status_payload(record, grader.accounts.queue_position(record.id))), 202
+        return api_error(exc.message, exc.status)
+    record = queued.record  # recorded even when Redis refused the job: a worker's watchdog enqueues it later
+    return jsonify(status_payload(record, grader.store.queue_position(record.id))), 202
 
 
 @bp.route("/submissions/<submission_id>")
@@ -102,8 +100,8 @@ def status(submission_id: str) -> Response | tuple[Response, int]:
     grader = _grader()
     record = grader.store.get(submission_id)
     if record is None:
-        return _error(f"no submission {submission_id!r}", 404)
-    return jsonify(status_payload(record, grader.accounts.queue_position(record.id)))
+        return api_error(f"no submission {submission_id!r}", 404)
+    return jsonify(status_payload(record, grader.store.queue_position(record.id)))
 
 
 @bp.route("/submissions/<submission_id>/report")
@@ -112,5 +110,5 @@ def report(submission_id: str) -> Response | tuple[Response, int]:
     record = _grader().store.get(submission_id)
     graded = load_report(record) if record else None
     if graded is None:
-        return _error(f"no report for {submission_id!r} (yet)", 404)
+        return api_error(f"no report for {submission_id!r} (yet)", 404)
     return jsonify(graded.model_dump(mode="json"))

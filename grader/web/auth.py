@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired
 
-from grader.web.accounts import Role
+from grader.web.users import Role
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,12 +63,12 @@ def login() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         service, email, address = grader(), form.email.data or "", request.remote_addr or "unknown"
         settings = service.settings
-        if service.accounts.login_failures(email, address, settings.web.login_window_s) >= settings.web.login_attempts:
+        if service.users.login_failures(email, address, settings.web.login_window_s) >= settings.web.login_attempts:
             minutes = max(1, round(settings.web.login_window_s / 60))
             flash(f"Too many failed logins for this e-mail from your address: try again in {minutes} minutes.")
             return render_template("login.html", form=form), 429
-        user = service.accounts.authenticate(email, form.password.data or "")
-        service.accounts.note_login(email, address, user is not None, settings.web.login_window_s)
+        user = service.users.authenticate(email, form.password.data or "")
+        service.users.note_login(email, address, user is not None, settings.web.login_window_s)
         if user is not None:
             login_user(user)
             return redirect(safe_next(request.args.get("next")) or url_for("review.submissions"))

@@ -17,8 +17,14 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from grader.assignments.model import AssignmentError, load_assignment
 from grader.db.store import SubmissionRecord, utcnow
-from grader.queue.broker import BrokerUnavailable
-from grader.submissions import SubmitError, candidate_view, check_source, record_submission, status_payload
+from grader.submissions import (
+    PROGRESS_WORDS,
+    SubmitError,
+    candidate_view,
+    check_source,
+    record_submission,
+    status_payload,
+)
 
 bp = Blueprint("candidate", __name__)
 
@@ -37,7 +43,7 @@ def _g() -> Any:
 @bp.route("/i/<token>", methods=["GET", "POST"])
 def invitation(token: str) -> Response | str | tuple[str, int]:
     g = _g()
-    invite = g.accounts.invitation_by_token(token)
+    invite = g.invitations.invitation_by_token(token)
     if invite is None:
         return render_template("refused.html", message="This invitation link is not valid."), 404
     refusal = invite.refusal(utcnow())
@@ -66,20 +72,17 @@ def submit_for_invitation(invitation_id: int, assignment: str, candidate: str | 
     """Check, count against the invitation's limits, record and enqueue; return the candidate's status token."""
     g = _g()
     url = check_source(g.settings, assignment, source)
-    if not g.accounts.use_invitation(invitation_id, g.settings.web.submit_interval_s):
-        invite = g.accounts.invitation(invitation_id)
+    if not g.invitations.use_invitation(invitation_id, g.settings.web.submit_interval_s):
+        invite = g.invitations.invitation(invitation_id)
         refusal = invite.refusal(utcnow()) if invite else "This invitation is not valid."
         raise SubmitError(refusal or f"Please wait {g.settings.web.submit_interval_s:g} s between two submissions.", 429)
-    try:
-        record = record_submission(g.store, g.enqueue, url=url, ref=ref, assignment=assignment, submitter=candidate)
-    except BrokerUnavailable as exc:
-        raise SubmitError(f"The grader is unavailable right now ({exc.reason}); try again in a few minutes.", 503) from None
-    return str(g.accounts.link_submission(record.id, invitation_id))
+    queued = record_submission(g.store, g.enqueue, url=url, ref=ref, assignment=assignment, submitter=candidate)
+    return str(g.invitations.link_submission(queued.record.id, invitation_id))
 
 
 def _record(token: str) -> SubmissionRecord:
     g = _g()
-    submission_id = g.accounts.submission_for_link(token)
+    submission_id = g.invitations.submission_for_link(token)
     record = g.store.get(submission_id) if submission_id else None
     if record is None:
         abort(404)
@@ -89,7 +92,7 @@ def _record(token: str) -> SubmissionRecord:
 @bp.route("/s/<token>")
 def status(token: str) -> str:
     record = _record(token)
-    return render_template("status.html", record=record, token=token)
+    return render_template("status.html", record=record, token=token, steps=PROGRESS_WORDS)
 
 
 @bp.route("/s/<token>/status.json")
@@ -100,7 +103,7 @@ def status_json(token: str) -> Response:
         assignment = load_assignment(g.settings.paths.assignments_dir, record.assignment)
     except AssignmentError:
         assignment = None
-    body = status_payload(record, g.accounts.queue_position(record.id))
+    body = status_payload(record, g.store.queue_position(record.id))
     body.pop("report", None)  # a server path: not the candidate's business
     body["result"] = candidate_view(record, assignment) if record.final else None
     response = jsonify(body)

@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from grader.db.store import utcnow
 from grader.stages.report import render_html
-from grader.submissions import SORTS, list_submissions, load_report, progress, regrade_submission
+from grader.submissions import SORTS, SubmitError, list_submissions, load_report, progress, regrade_submission
 from grader.web.auth import staff_required
 
 bp = Blueprint("review", __name__)
@@ -64,12 +64,14 @@ def report_html(submission_id: str) -> Response | str:
 @staff_required
 def regrade(submission_id: str) -> Response:
     g = _g()
-    if g.store.get(submission_id) is None:
-        abort(404)
-    if regrade_submission(g.store, g.enqueue, submission_id):
-        flash(f"{submission_id} is queued for a new grading.")
+    try:
+        regrade_submission(g.store, g.enqueue, submission_id)
+    except SubmitError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(f"{exc.message}.")
     else:
-        flash(f"{submission_id} is not finished; it will be graded without a regrade.")
+        flash(f"{submission_id} is queued for a new grading.")
     return redirect(url_for("review.submission", submission_id=submission_id))
 
 
@@ -107,11 +109,11 @@ def invitations() -> str:
         form.max_uses.data = g.settings.web.invitation_max_uses
     link = None
     if form.validate_on_submit():
-        token, _invite = g.accounts.create_invitation(
+        token, _invite = g.invitations.create_invitation(
             form.assignment.data, candidate=form.candidate.data or None, created_by=current_user.id,
             days=float(form.days.data or 0), max_uses=int(form.max_uses.data or 1))
         link = url_for("candidate.invitation", token=token, _external=True)
-    return render_template("invitations.html", form=form, link=link, invitations=g.accounts.list_invitations(), now=utcnow())
+    return render_template("invitations.html", form=form, link=link, invitations=g.invitations.list_invitations(), now=utcnow())
 
 
 def _own_rows() -> int | None:
@@ -123,7 +125,7 @@ def _own_rows() -> int | None:
 @staff_required
 def withdraw_invitation(invitation_id: int) -> Response:
     """A leaked or mistaken link ends now; its creator or an administrator may do it, anyone else gets 404."""
-    if not _g().accounts.withdraw_invitation(invitation_id, _own_rows()):
+    if not _g().invitations.withdraw_invitation(invitation_id, _own_rows()):
         abort(404)
     flash(f"Invitation {invitation_id} withdrawn: its link accepts no more submissions.")
     return redirect(url_for("review.invitations"))
@@ -140,8 +142,8 @@ def tokens() -> str:
     form = TokenForm()
     token = None
     if form.validate_on_submit():
-        token = _g().accounts.create_api_token(current_user.id, form.name.data or "")
-    return render_template("tokens.html", form=form, token=token, tokens=_g().accounts.list_api_tokens(_own_rows()))
+        token = _g().tokens.create_token(current_user.id, form.name.data or "")
+    return render_template("tokens.html", form=form, token=token, tokens=_g().tokens.list_tokens(_own_rows()))
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -149,7 +151,7 @@ def tokens() -> str:
 def revoke_token(token_id: int) -> Response:
     """A revoked token is deleted: the next API request with it answers 401. Only its owner or an
     administrator may revoke it; anyone else gets 404, as for a token that does not exist."""
-    if not _g().accounts.revoke_api_token(token_id, _own_rows()):
+    if not _g().tokens.revoke_token(token_id, _own_rows()):
         abort(404)
     flash("Token revoked: requests with it now answer 401.")
     return redirect(url_for("review.tokens"))

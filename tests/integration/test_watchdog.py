@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -18,7 +20,7 @@ from grader.db.store import Store, utcnow
 from grader.queue.broker import connect_redis, embedded_url, grading_queue
 from grader.queue.watchdog import Watchdog, heartbeat_key, process_alive
 from grader.settings import Settings
-from tests.unit.test_broker import shutdown
+from tests.integration.test_broker import shutdown
 
 HOST = "testhost"
 
@@ -122,6 +124,8 @@ def test_gives_up_after_max_attempts(settings, store, connection):
     watchdog.recover_abandoned()
     record = store.get("s-1")
     assert record is not None and record.status.value == "infra_error" and "gave up" in (record.last_error or "")
+    report = json.loads(Path(record.report_path or "").read_text())
+    assert report["status"] == "infra_error" and "died during" in report["reason"] and "not the submission" in report["reason"]
 
 
 def test_orphans_of_a_dead_worker_are_killed(settings, store, connection):

@@ -9,10 +9,13 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from grader.db.store import Store, open_store
+from grader.db.engine import open_store
+from grader.db.store import Store
 from grader.settings import Settings
 from grader.web import create_app
-from grader.web.accounts import Accounts, Role
+from grader.web.invitations import Invitations
+from grader.web.tokens import ApiTokens
+from grader.web.users import Role, Users
 from tests.integration.test_queue import write_tiny_assignment
 
 PASSWORD = "correct horse battery"
@@ -47,8 +50,18 @@ def app(web_settings: Settings, store: Store, enqueued: list[tuple[str, str]]) -
 
 
 @pytest.fixture
-def accounts(store: Store) -> Accounts:
-    return Accounts(store.engine)
+def users(store: Store) -> Users:
+    return Users(store.engine)
+
+
+@pytest.fixture
+def tokens(store: Store) -> ApiTokens:
+    return ApiTokens(store.engine)
+
+
+@pytest.fixture
+def invitations(store: Store) -> Invitations:
+    return Invitations(store.engine)
 
 
 @pytest.fixture
@@ -64,12 +77,12 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-def signed_in(app: Flask, accounts: Accounts):
+def signed_in(app: Flask, users: Users):
     """A new test client, logged in as a new staff user: for tests with several users at once."""
 
     def run(email: str, role: Role = Role.reviewer) -> FlaskClient:
         client = app.test_client()
-        accounts.create_user(email, PASSWORD, role)
+        users.create_user(email, PASSWORD, role)
         token = csrf_of(client.get("/login").get_data(as_text=True))
         assert client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token}).status_code == 302
         return client
@@ -78,13 +91,13 @@ def signed_in(app: Flask, accounts: Accounts):
 
 
 @pytest.fixture
-def login(client: FlaskClient, accounts: Accounts):
+def login(client: FlaskClient, users: Users):
     """Log the test client in as a new user of a role."""
 
     def run(role: Role = Role.reviewer, email: str | None = None) -> None:
         email = email or f"{role.value}@example.com"
-        if accounts.user_by_email(email) is None:
-            accounts.create_user(email, PASSWORD, role)
+        if users.user_by_email(email) is None:
+            users.create_user(email, PASSWORD, role)
         token = csrf_of(client.get("/login").get_data(as_text=True))
         response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
         assert response.status_code == 302, response.get_data(as_text=True)

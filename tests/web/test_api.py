@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import re
 
-from grader.web.accounts import Role
+from grader.web.users import Role
 from tests.web.conftest import csrf_of
 from tests.web.test_candidate import _finish
 
 
-def test_api_invitation_submit_status_report(client, accounts, git_repo, store, enqueued, web_settings):
+def test_api_invitation_submit_status_report(client, users, tokens, git_repo, store, enqueued, web_settings):
     """A token of a reviewer creates an invitation, submits, reads the status and, once graded, the report."""
-    user = accounts.create_user("bot@example.com", "password123", Role.reviewer)
-    auth = {"Authorization": f"Bearer {accounts.create_api_token(user.id, 'ci')}"}
+    user = users.create_user("bot@example.com", "password123", Role.reviewer)
+    auth = {"Authorization": f"Bearer {tokens.create_token(user.id, 'ci')}"}
     invite = client.post("/api/invitations", json={"assignment": "tiny", "candidate": "Cleo", "max_uses": 2}, headers=auth)
     assert invite.status_code == 201 and "/i/" in invite.get_json()["url"]
     assert client.get(invite.get_json()["url"].split("localhost", 1)[1]).status_code == 200
@@ -44,7 +44,7 @@ def _revoke(client, token_id: int):
     return client.post(f"/tokens/{token_id}/revoke", data={"csrf_token": token})
 
 
-def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_it(app, accounts, signed_in):
+def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_it(app, tokens, signed_in):
     """Tokens are listed (never shown again) with Revoke; after revoking, the API refuses the token; another
     reviewer cannot revoke it (404, as for no token), an administrator can."""
     ann, bob, admin = signed_in("ann@example.com"), signed_in("bob@example.com"), signed_in("root@example.com", Role.admin)
@@ -52,7 +52,7 @@ def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_i
     probe = app.test_client()
     assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {first}"}).status_code == 404
 
-    listed = accounts.list_api_tokens(None)
+    listed = tokens.list_tokens(None)
     assert [t.name for t in listed] == ["script", "ats"] and listed[1].last_used_at is not None
     page = ann.get("/tokens").get_data(as_text=True)
     assert "ats" in page and "script" in page and first not in page and second not in page
@@ -68,4 +68,4 @@ def test_a_revoked_token_answers_401_and_only_its_owner_or_an_admin_may_revoke_i
     assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {second}"}).status_code == 404
     assert _revoke(admin, script).status_code == 302
     assert probe.get("/api/submissions/s-none", headers={"Authorization": f"Bearer {second}"}).status_code == 401
-    assert accounts.list_api_tokens(None) == []
+    assert tokens.list_tokens(None) == []

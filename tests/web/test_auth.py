@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from grader.web.accounts import Role
+from grader.web.users import Role
 from tests.web.conftest import PASSWORD, csrf_of
 
 API_ROUTES = [
@@ -73,9 +73,9 @@ def test_admin_pages_are_forbidden_to_reviewers(client, login, path):
     ("javascript:alert(1)", "/submissions"),
     ("http:/evil.example", "/submissions"),
 ])
-def test_login_refuses_an_open_redirect(client, accounts, target, expected):
+def test_login_refuses_an_open_redirect(client, users, target, expected):
     """After login, `next` is followed only when it is a path on this site."""
-    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    users.create_user("ann@example.com", PASSWORD, Role.reviewer)
     token = csrf_of(client.get("/login").get_data(as_text=True))
     response = client.post("/login", query_string={"next": target},
                            data={"email": "ann@example.com", "password": PASSWORD, "csrf_token": token})
@@ -83,26 +83,26 @@ def test_login_refuses_an_open_redirect(client, accounts, target, expected):
     assert response.headers["Location"] == expected
 
 
-def test_wrong_password_is_refused(client, accounts):
+def test_wrong_password_is_refused(client, users):
     """A wrong password logs nobody in."""
-    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    users.create_user("ann@example.com", PASSWORD, Role.reviewer)
     token = csrf_of(client.get("/login").get_data(as_text=True))
     response = client.post("/login", data={"email": "ann@example.com", "password": "nope", "csrf_token": token})
     assert response.status_code == 200 and "Wrong e-mail or password" in response.get_data(as_text=True)
     assert client.get("/submissions").status_code == 302
 
 
-def test_passwords_are_hashed(accounts, store):
+def test_passwords_are_hashed(users, store):
     """The users table holds a werkzeug hash, never the password."""
-    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    users.create_user("ann@example.com", PASSWORD, Role.reviewer)
     with store.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT password_hash FROM users").scalar()
     assert PASSWORD not in stored and stored.startswith(("scrypt:", "pbkdf2:"))
 
 
-def test_csrf_is_enforced_on_forms(client, accounts, login):
+def test_csrf_is_enforced_on_forms(client, users, login):
     """Login, invitation and regrade forms without the CSRF token are refused with 400."""
-    accounts.create_user("ann@example.com", PASSWORD, Role.admin)
+    users.create_user("ann@example.com", PASSWORD, Role.admin)
     assert client.post("/login", data={"email": "ann@example.com", "password": PASSWORD}).status_code == 400
     login(Role.admin)
     assert client.post("/invitations", data={"assignment": "tiny", "days": 1, "max_uses": 1}).status_code == 400
@@ -125,11 +125,11 @@ def _form_login(client, email: str, password: str, address: str = "192.0.2.10"):
     )
 
 
-def test_password_guessing_is_throttled_per_email_and_address(app, client, accounts, web_settings):
+def test_password_guessing_is_throttled_per_email_and_address(app, client, users, web_settings):
     """After `login_attempts` wrong passwords for one e-mail from one address, even the right password is
     refused with 429 for the window; another address is not affected; after the window it works again."""
     app.extensions["grader"].settings = web_settings.replace(login_attempts=3, login_window_s=2)
-    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    users.create_user("ann@example.com", PASSWORD, Role.reviewer)
     for _ in range(3):
         assert _form_login(client, "ann@example.com", "wrong password").status_code == 200
     refused = _form_login(client, "ann@example.com", PASSWORD)
@@ -143,13 +143,13 @@ def test_password_guessing_is_throttled_per_email_and_address(app, client, accou
     assert _form_login(client, "ann@example.com", PASSWORD).status_code == 302
 
 
-def test_a_successful_login_forgets_the_failures_before_it(app, client, accounts, web_settings):
+def test_a_successful_login_forgets_the_failures_before_it(app, client, users, web_settings):
     app.extensions["grader"].settings = web_settings.replace(login_attempts=3)
-    accounts.create_user("ann@example.com", PASSWORD, Role.reviewer)
+    users.create_user("ann@example.com", PASSWORD, Role.reviewer)
     for _ in range(2):
         _form_login(client, "ann@example.com", "wrong password")
     assert _form_login(client, "ann@example.com", PASSWORD).status_code == 302
     for _ in range(2):
         _form_login(client, "ann@example.com", "wrong password")
     assert _form_login(client, "ann@example.com", PASSWORD).status_code == 302
-    assert accounts.login_failures("ann@example.com", "192.0.2.10", 900) == 0
+    assert users.login_failures("ann@example.com", "192.0.2.10", 900) == 0

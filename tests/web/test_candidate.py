@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 from sqlalchemy import update
 
+from grader.db.schema import invitations as invitations_table
 from grader.db.store import utcnow
-from grader.db.web_tables import invitations
 from grader.models import Status
-from grader.web.accounts import Role
+from grader.submissions import PROGRESS_WORDS
+from grader.web.users import Role
 from tests.web.conftest import csrf_of
 
 
@@ -20,27 +22,27 @@ def _submit(client, token: str, repo: str, ref: str = ""):
     return client.post(f"/i/{token}", data={"repository": repo, "ref": ref, "csrf_token": csrf_of(page.get_data(as_text=True))})
 
 
-def _invite(accounts, max_uses: int = 2, days: float = 1) -> str:
-    token, _ = accounts.create_invitation("tiny", candidate="Cleo", created_by=None, days=days, max_uses=max_uses)
+def _invite(invitations, max_uses: int = 2, days: float = 1) -> str:
+    token, _ = invitations.create_invitation("tiny", candidate="Cleo", created_by=None, days=days, max_uses=max_uses)
     return token
 
 
-def test_invitation_page_shows_the_brief_escaped(client, accounts):
+def test_invitation_page_shows_the_brief_escaped(client, invitations):
     """The brief is shown as text: its markup is escaped."""
-    html = client.get(f"/i/{_invite(accounts)}").get_data(as_text=True)
+    html = client.get(f"/i/{_invite(invitations)}").get_data(as_text=True)
     assert "Serve hello at /" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
 
 
-def test_invitation_tokens_are_stored_hashed(accounts, store):
+def test_invitation_tokens_are_stored_hashed(invitations, store):
     """The link's token is not in the database."""
-    token = _invite(accounts)
+    token = _invite(invitations)
     with store.engine.connect() as conn:
         assert token not in json.dumps([list(map(str, r)) for r in conn.exec_driver_sql("SELECT * FROM invitations")])
 
 
-def test_submit_records_enqueues_and_redirects_to_a_token_status_page(client, accounts, git_repo, store, enqueued):
+def test_submit_records_enqueues_and_redirects_to_a_token_status_page(client, invitations, git_repo, store, enqueued):
     """A submission is recorded, queued once, and its status page is addressed by a token, not the id."""
-    response = _submit(client, _invite(accounts), str(git_repo(files={"wsgi.py": "app = None\n"})), "main")
+    response = _submit(client, _invite(invitations), str(git_repo(files={"wsgi.py": "app = None\n"})), "main")
     assert response.status_code == 302
     location = response.headers["Location"]
     assert location.startswith("/s/")
@@ -51,35 +53,38 @@ def test_submit_records_enqueues_and_redirects_to_a_token_status_page(client, ac
     status = client.get(location + "/status.json").get_json()
     assert (status["progress"], status["queue_position"], status["final"]) == ("queued", 1, False)
     assert "report" not in status
-    assert client.get(location).status_code == 200
+    page = client.get(location)
+    assert page.status_code == 200
+    steps = re.findall(r'<li data-stage="([a-z_]+)">', page.get_data(as_text=True))
+    assert tuple(steps) == PROGRESS_WORDS, "the page's steps are the stage labels' words"
 
 
-def test_used_up_invitation_is_refused(client, accounts, git_repo, enqueued):
+def test_used_up_invitation_is_refused(client, invitations, git_repo, enqueued):
     """After max_uses submissions the link answers 410 and records nothing more."""
-    token = _invite(accounts, max_uses=1)
+    token = _invite(invitations, max_uses=1)
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     assert _submit(client, token, repo).status_code == 302
     assert client.get(f"/i/{token}").status_code == 410
     assert len(enqueued) == 1
 
 
-def test_expired_invitation_is_refused(client, accounts, store, enqueued):
+def test_expired_invitation_is_refused(client, invitations, store, enqueued):
     """An expired link answers 410, for GET and POST."""
-    token = _invite(accounts)
+    token = _invite(invitations)
     form = csrf_of(client.get(f"/i/{token}").get_data(as_text=True))
     with store.engine.begin() as conn:
-        conn.execute(update(invitations).values(expires_at=utcnow() - timedelta(seconds=1)))
+        conn.execute(update(invitations_table).values(expires_at=utcnow() - timedelta(seconds=1)))
     assert client.get(f"/i/{token}").status_code == 410
     assert client.post(f"/i/{token}", data={"repository": "x", "csrf_token": form}).status_code == 410
     assert enqueued == []
 
 
-def test_a_withdrawn_invitation_is_refused_and_only_its_creator_or_an_admin_may_withdraw_it(app, accounts, signed_in):
+def test_a_withdrawn_invitation_is_refused_and_only_its_creator_or_an_admin_may_withdraw_it(app, users, invitations, signed_in):
     """Withdraw ends a link at once (410 from then on); another reviewer gets 404, an administrator may."""
     ann, bob = signed_in("ann@example.com"), signed_in("bob@example.com")
     admin, candidate = signed_in("root@example.com", Role.admin), app.test_client()
-    creator = accounts.user_by_email("ann@example.com")
-    links = [accounts.create_invitation("tiny", candidate=f"C{n}", created_by=creator.id, days=1, max_uses=2) for n in range(2)]
+    creator = users.user_by_email("ann@example.com")
+    links = [invitations.create_invitation("tiny", candidate=f"C{n}", created_by=creator.id, days=1, max_uses=2) for n in range(2)]
     (first, first_invite), (second, second_invite) = links
 
     def withdraw(client, invitation_id: int):
@@ -101,25 +106,25 @@ def test_unknown_invitation_is_404(client):
     assert client.get("/i/not-a-token").status_code == 404
 
 
-def test_minimum_interval_between_submissions(app, client, accounts, git_repo, enqueued):
+def test_minimum_interval_between_submissions(app, client, invitations, git_repo, enqueued):
     """A second submission within submit_interval_s is refused with a reason, and not counted."""
     grader = app.extensions["grader"]
     grader.settings = grader.settings.replace(submit_interval_s=3600)
-    token = _invite(accounts, max_uses=3)
+    token = _invite(invitations, max_uses=3)
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     assert _submit(client, token, repo).status_code == 302
     second = _submit(client, token, repo)
     assert second.status_code == 200 and "Please wait" in second.get_data(as_text=True)
     assert len(enqueued) == 1
-    assert accounts.invitation_by_token(token).uses == 1  # type: ignore[union-attr]
+    assert invitations.invitation_by_token(token).uses == 1  # type: ignore[union-attr]
 
 
-def test_rejected_source_is_not_counted(client, accounts, enqueued):
+def test_rejected_source_is_not_counted(client, invitations, enqueued):
     """A source the intake refuses is explained and does not use up the invitation."""
-    token = _invite(accounts, max_uses=1)
+    token = _invite(invitations, max_uses=1)
     response = _submit(client, token, "ftp://example.com/x.git")
     assert response.status_code == 200 and 'id="error"' in response.get_data(as_text=True)
-    assert enqueued == [] and accounts.invitation_by_token(token).uses == 0  # type: ignore[union-attr]
+    assert enqueued == [] and invitations.invitation_by_token(token).uses == 0  # type: ignore[union-attr]
 
 
 def _finish(store, sid: str, reports_dir, candidate_sees_tests: bool = False) -> None:
@@ -143,9 +148,9 @@ def _finish(store, sid: str, reports_dir, candidate_sees_tests: bool = False) ->
                         report_path=str(folder / "report.json"), error=None)
 
 
-def test_candidate_sees_scores_per_category_but_no_test_names(client, accounts, git_repo, store, enqueued, web_settings):
+def test_candidate_sees_scores_per_category_but_no_test_names(client, invitations, git_repo, store, enqueued, web_settings):
     """The finished status shows each category's score; hidden test names, messages and paths stay hidden."""
-    location = _submit(client, _invite(accounts), str(git_repo(files={"wsgi.py": "app = None\n"}))).headers["Location"]
+    location = _submit(client, _invite(invitations), str(git_repo(files={"wsgi.py": "app = None\n"}))).headers["Location"]
     _finish(store, enqueued[0][0], web_settings.paths.reports_dir)
     body = client.get(location + "/status.json").get_data(as_text=True)
     data = json.loads(body)
@@ -155,11 +160,11 @@ def test_candidate_sees_scores_per_category_but_no_test_names(client, accounts, 
         assert secret not in body
 
 
-def test_a_candidate_token_cannot_read_another_submission(client, accounts, git_repo, enqueued):
+def test_a_candidate_token_cannot_read_another_submission(client, invitations, git_repo, enqueued):
     """A candidate's status link opens only their submission; ids, other tokens and reports are not reachable."""
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
-    mine = _submit(client, _invite(accounts), repo).headers["Location"]
-    theirs = _submit(client, _invite(accounts), repo).headers["Location"]
+    mine = _submit(client, _invite(invitations), repo).headers["Location"]
+    theirs = _submit(client, _invite(invitations), repo).headers["Location"]
     my_id, their_id = (sid for sid, _ in enqueued)
     assert client.get(mine + "/status.json").get_json()["id"] == my_id
     assert client.get(theirs + "/status.json").get_json()["id"] == their_id
@@ -169,11 +174,11 @@ def test_a_candidate_token_cannot_read_another_submission(client, accounts, git_
         assert client.get(path).status_code in (302, 401)
 
 
-def test_reviewer_pages_list_report_compare_and_regrade(client, login, accounts, git_repo, store, enqueued, web_settings):
+def test_reviewer_pages_list_report_compare_and_regrade(client, login, invitations, git_repo, store, enqueued, web_settings):
     """A reviewer sees the list sorted by score, the full report (test names included), compares two, regrades."""
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     for _ in range(2):
-        _submit(client, _invite(accounts), repo)
+        _submit(client, _invite(invitations), repo)
     first, second = (sid for sid, _ in enqueued)
     _finish(store, first, web_settings.paths.reports_dir)
     login(Role.reviewer)

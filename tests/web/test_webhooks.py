@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from grader.web.accounts import Role
+from grader.web.users import Role
 from grader.webhooks import SIGNATURE_HEADER, Webhooks, verify
 from tests.web.conftest import csrf_of
 from tests.web.test_candidate import _finish
@@ -60,7 +60,7 @@ def test_signed_delivery_retried_until_it_succeeds_then_replayed(store, web_sett
     from grader.submissions import check_source, record_submission
 
     record = record_submission(store, lambda s, j: enqueued.append((s, j)), url=check_source(web_settings, "tiny", repo),
-                               ref=None, assignment="tiny", submitter="Cleo")
+                               ref=None, assignment="tiny", submitter="Cleo").record
     sid = record.id
     assert hooks.record_finished(store) == 0, "not finished yet: nothing to report"
     _finish(store, sid, web_settings.paths.reports_dir)
@@ -97,7 +97,7 @@ def test_delivery_gives_up_after_the_last_retry(store, web_settings, receiver, e
     hooks.set("tiny", receiver.url)
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     record = record_submission(store, lambda s, j: None, url=check_source(web_settings, "tiny", repo),
-                               ref=None, assignment="tiny", submitter=None)
+                               ref=None, assignment="tiny", submitter=None).record
     _finish(store, record.id, web_settings.paths.reports_dir)
     hooks.record_finished(store)
     one_retry = web_settings.replace(webhook_retry_intervals_s=[0])
@@ -116,7 +116,7 @@ def test_unreachable_endpoint_is_retried_later(store, web_settings, git_repo):
     hooks.set("tiny", "http://127.0.0.1:1/hook")
     repo = str(git_repo(files={"wsgi.py": "app = None\n"}))
     record = record_submission(store, lambda s, j: None, url=check_source(web_settings, "tiny", repo),
-                               ref=None, assignment="tiny", submitter=None)
+                               ref=None, assignment="tiny", submitter=None).record
     _finish(store, record.id, web_settings.paths.reports_dir)
     hooks.record_finished(store)
     assert hooks.send_due(web_settings) == 0

@@ -2,7 +2,8 @@
 (function () {
   "use strict";
   var progress = document.getElementById("progress");
-  var order = ["queued", "cloning", "building", "booting", "testing", "graded"];
+  // The steps are the page's own list (grader.submissions.PROGRESS_WORDS, from the stage labels), in order.
+  var order = Array.prototype.map.call(document.querySelectorAll("#stages li"), function (li) { return li.dataset.stage; });
   function text(tag, value) { var el = document.createElement(tag); el.textContent = value; return el; }
   function show(data) {
     progress.textContent = data.progress;

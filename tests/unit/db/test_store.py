@@ -1,71 +1,17 @@
-"""The submissions store: compare-and-set leases, the status JSON shape, migrations and settings."""
+"""The submissions store: compare-and-set leases, the status JSON shape, reading stored stages."""
 
 from __future__ import annotations
 
 import multiprocessing
-import os
-import shutil
-import subprocess
-import tempfile
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import psycopg
 import pytest
-from pydantic import ValidationError
-from sqlalchemy import inspect
 
-from grader.db.store import Store, open_store
+from grader.db.engine import open_store
+from grader.db.store import Store
 from grader.models import Stage, Status
 from grader.settings import Settings
 
 STATUS_KEYS = {"id", "status", "stage", "attempts", "score", "max_score", "report"}
-
-
-def _as_postgres_user(*command: str) -> list[str]:
-    """PostgreSQL refuses to run as root; as root, run its tools as `nobody`."""
-    return ["runuser", "-u", "nobody", "--", *command] if os.geteuid() == 0 else list(command)
-
-
-@pytest.fixture(scope="session")
-def postgres_host() -> Iterator[str]:
-    """A private PostgreSQL cluster listening only on a unix socket in a temporary directory."""
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
-        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
-    folder = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
-    if os.geteuid() == 0:
-        shutil.chown(folder, "nobody")
-    data = str(folder / "data")
-    started = subprocess.run(
-        _as_postgres_user("initdb", "-D", data, "-A", "trust", "-U", "grader"), capture_output=True, timeout=120
-    ).returncode == 0 and subprocess.run(
-        _as_postgres_user("pg_ctl", "-D", data, "-o", f"-k {folder} -c listen_addresses=''", "-l", str(folder / "log"),
-                          "-w", "start"), capture_output=True, timeout=120,
-    ).returncode == 0
-    if not started:
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip("a private PostgreSQL cluster could not be started")
-    yield str(folder)
-    subprocess.run(_as_postgres_user("pg_ctl", "-D", data, "-m", "immediate", "stop"), capture_output=True, timeout=60)
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
-    """The test's settings on SQLite (the default) and on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return settings
-    host = request.getfixturevalue("postgres_host")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"host={host} user=grader dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return settings.model_copy(update={"database_url": f"postgresql+psycopg://grader@/{name}?host={host}"})
-
-
-@pytest.fixture
-def store(database_settings: Settings) -> Store:
-    return open_store(database_settings)
 
 
 def _submit(store: Store, submission_id: str = "s-1", job_id: str = "j1") -> None:
@@ -217,37 +163,24 @@ def test_status_json_has_exactly_the_public_keys(store):
     assert (done["status"], done["score"], done["max_score"], done["report"]) == ("graded", 5, 10, "/r/report.json")
 
 
-def test_migrations_create_the_table_once(database_settings):
-    """Opening the store twice runs `alembic upgrade head` twice without harm; the table and version exist."""
-    open_store(database_settings)
-    store = open_store(database_settings)
-    tables = set(inspect(store.engine).get_table_names())
-    assert {"submissions", "alembic_version"} <= tables
+def test_a_stage_stored_before_the_renovation_reads_as_the_suite(store):
+    """A row still saying `tests` (not yet migrated by 0004) is read as Stage.suite, not refused."""
+    from sqlalchemy import update
+
+    from grader.db.schema import submissions
+
+    _submit(store)
+    store.acquire("s-1", "j1", "host/1:1", "t1")
+    with store.engine.begin() as conn:
+        conn.execute(update(submissions).values(stage="tests"))
+    record = store.get("s-1")
+    assert record is not None and record.stage is Stage.suite
 
 
-def test_default_database_is_sqlite_in_the_data_dir(settings):
-    """Without DATABASE_URL the records live in data_dir/grader.db."""
-    open_store(settings)
-    assert Path(settings.paths.data_dir / "grader.db").is_file()
-
-
-def test_database_url_setting():
-    """DATABASE_URL is read through its alias; plain postgres URLs get the psycopg driver; others are refused."""
-    assert Settings(DATABASE_URL="postgres://u@h/db").database_url == "postgresql+psycopg://u@h/db"
-    assert Settings(GRADER_DATABASE_URL="sqlite:////tmp/x.db").database_url == "sqlite:////tmp/x.db"
-    assert Settings(data_dir=Path("/d")).database_url == "sqlite:////d/grader.db"
-    with pytest.raises(ValidationError, match="not supported"):
-        Settings(DATABASE_URL="mysql://u@h/db")
-
-
-def test_migrations_build_exactly_the_declared_tables(store):
-    """The Alembic history at its head matches the tables the code declares (submissions and the web app's)."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    import grader.db.web_tables  # noqa: F401  (declares the web app's tables on the same metadata)
-    from grader.db.store import metadata
-
-    with store.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert differences == []
+def test_queue_position_counts_the_queued_submissions_before_this_one(store):
+    """1 for the next to be graded, 2 behind it; None once the submission is running or unknown."""
+    _submit(store, "s-1", "j1")
+    _submit(store, "s-2", "j2")
+    assert (store.queue_position("s-1"), store.queue_position("s-2")) == (1, 2)
+    store.acquire("s-1", "j1", "host/1:1", "t1")
+    assert (store.queue_position("s-1"), store.queue_position("s-2"), store.queue_position("nope")) == (None, 1, None)

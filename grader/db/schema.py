@@ -1,10 +1,51 @@
-"""The web app's tables, on the submissions database's own metadata so that one Alembic history covers both."""
+"""Every table of the grader's one database, on one `metadata`, so that one Alembic history covers them all.
+
+`submissions` is the queue's truth (grader.db.store); the others are the web app's: staff `users`, their
+`api_tokens`, candidates' `invitations` and `candidate_links`, `login_failures` for the password throttle,
+and `webhooks` with their `webhook_deliveries`. The migrations in grader/db/migrations build exactly these
+(a unit test compares them at head).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
-from grader.db.store import metadata
+metadata = MetaData()
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("ref", String(255)),
+    Column("assignment", String(64), nullable=False),
+    Column("submitter", String(255)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("stage", String(16)),
+    Column("report_path", Text),
+    Column("score", Float),
+    Column("max_score", Float),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("job_id", String(64)),
+    Column("owner", String(255)),
+    Column("lease_token", String(64)),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+)
 
 users = Table(
     "users",
