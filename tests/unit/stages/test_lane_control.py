@@ -4,42 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from grader.assignments.model import load_assignment
 from grader.errors import BootFailed
-from grader.models import SubmissionImage, SuiteSession
+from grader.models import SuiteSession
 from grader.sandbox import ExecResult
 from grader.sandbox.fake import FakeSandbox
 from grader.sandbox.pod import start_pod
-from grader.settings import PROJECT_ROOT, Settings
+from grader.settings import Settings
 from grader.stages.lanes import LaneResult, run_lanes
 from harness.control import AppControl
 
-NOTES = load_assignment(PROJECT_ROOT / "assignments", "flask-notes")
-IMAGE = SubmissionImage(
-    job_id="s-lanes", image_id="sha256:x", tag="grader-submission:s-lanes", deps_key="k", deps_cached=True, requirements_sha256="r",
-)
 
-
-@pytest.fixture
-def quick(settings: Settings) -> Settings:
-    return settings.replace(boot_timeout_s=0.3)
-
-
-def _run(sandbox: FakeSandbox, settings: Settings, in_lane) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _run(sandbox: FakeSandbox, settings: Settings, in_lane, notes, image) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Run flask-notes' lanes with `in_lane(lane_id, control)` as each lane's suite; what each returned."""
     seen: dict[str, object] = {}
-    pod = start_pod(IMAGE, NOTES, settings, sandbox)
+    pod = start_pod(image, notes, settings, sandbox)
 
     def run_tests(session: SuiteSession, files: list[str], lane: str) -> LaneResult:
         seen[lane] = in_lane(lane, AppControl(session))
         return LaneResult([])
 
-    finished = run_lanes(pod, NOTES, settings, sandbox, run_tests, settings.paths.work_dir / IMAGE.job_id)
+    finished = run_lanes(pod, notes, settings, sandbox, run_tests, settings.paths.work_dir / image.job_id)
     seen["boot_s"] = [lane.boot_s for lane in finished]
     return seen
 
 
-def test_every_lane_gets_its_own_app_and_its_tests_drive_it_through_the_control_socket(quick):
+def test_every_lane_gets_its_own_app_and_its_tests_drive_it_through_the_control_socket(quick, notes, image):
     """Lanes after the first boot their own pod (the cli lane starts idle); flask and restarts go over the socket."""
     sandbox = FakeSandbox(on_exec=lambda argv: ExecResult(0, "ran " + " ".join(argv[-3:]), False))
 
@@ -49,17 +38,17 @@ def test_every_lane_gets_its_own_app_and_its_tests_drive_it_through_the_control_
         control.restart(fresh_db=True, setup=False, serve=False)
         return container, output, control.pod.app_container
 
-    seen = _run(sandbox, quick, in_lane)
-    lanes = [c.lane for c in NOTES.categories]
+    seen = _run(sandbox, quick, in_lane, notes, image)
+    lanes = [c.lane for c in notes.categories]
     assert set(seen) - {"boot_s"} == set(lanes)
     firsts = {seen[lane][0] for lane in set(lanes)}  # type: ignore[index]
     assert len(firsts) == len(set(lanes)), "each lane has its own app container"
     assert all(seen[lane][1] == "ran wsgi db current" for lane in set(lanes))  # type: ignore[index]
     assert all(seen[lane][0] != seen[lane][2] for lane in set(lanes)), "a restart is a new container"  # type: ignore[index]
-    assert len(seen["boot_s"]) == len(NOTES.lanes()) and seen["boot_s"][0] == 0  # type: ignore[index]
+    assert len(seen["boot_s"]) == len(notes.lanes()) and seen["boot_s"][0] == 0  # type: ignore[index]
 
 
-def test_a_failed_boot_comes_back_to_the_test_as_boot_failed_with_the_output(quick):
+def test_a_failed_boot_comes_back_to_the_test_as_boot_failed_with_the_output(quick, notes, image):
     """A restart whose app exits raises BootFailed in the test, with the app's output on one line."""
     sandbox = FakeSandbox()
 
@@ -74,11 +63,11 @@ def test_a_failed_boot_comes_back_to_the_test_as_boot_failed_with_the_output(qui
         sandbox.boot_fails = lambda spec: None
         return failed.value.reason
 
-    seen = _run(sandbox, quick, in_lane)
+    seen = _run(sandbox, quick, in_lane, notes, image)
     assert "exited with code 3" in str(seen["main"]) and "ImportError: no module named notes" in str(seen["main"])
 
 
-def test_state_is_kept_until_a_restart_and_sql_errors_are_assertions(quick):
+def test_state_is_kept_until_a_restart_and_sql_errors_are_assertions(quick, notes, image):
     """`state` lives on the grader side and a restart clears it; failing SQL is an AssertionError in the test."""
     sandbox = FakeSandbox(on_exec=lambda argv: ExecResult(1, "sqlite3.OperationalError: no such table", False))
 
@@ -90,5 +79,5 @@ def test_state_is_kept_until_a_restart_and_sql_errors_are_assertions(quick):
         control.reset_database()
         return kept, control.state, str(control.app_running())
 
-    seen = _run(sandbox, quick, in_lane)
+    seen = _run(sandbox, quick, in_lane, notes, image)
     assert seen["main"] == ("migrations:head", "", "True")
