@@ -71,7 +71,7 @@ class SubmissionRequest(Frozen):
 class Snapshot(Frozen):
     """A clean checkout of the submission on the host, without `.git`."""
 
-    job_id: str
+    submission_id: str
     url: str
     ref: str | None
     commit: str
@@ -80,7 +80,7 @@ class Snapshot(Frozen):
 
 
 class SubmissionImage(Frozen):
-    job_id: str
+    submission_id: str
     image_id: str
     tag: str
     deps_key: str
@@ -92,7 +92,7 @@ class SubmissionImage(Frozen):
 class Pod(Frozen):
     """A running app container and the trusted relay that owns its loopback."""
 
-    job_id: str
+    submission_id: str
     owner: str = Field(description="The grading process (pid:start), which the reaper checks is alive.")
     image: str
     app_container: str

@@ -112,12 +112,12 @@ def grade_submission(
     return report.model_copy(update={"timings": timings, "limits_hit": limits})
 
 
-def _clean_up(job_id: str, settings: Settings, sandbox: Sandbox | None, logs: dict[str, str]) -> None:
+def _clean_up(submission_id: str, settings: Settings, sandbox: Sandbox | None, logs: dict[str, str]) -> None:
     """Remove the job's containers, volumes and image, and its folders; a failure is noted for the reaper."""
     if sandbox is not None:
         try:
-            sandbox.remove_job(job_id)
+            sandbox.remove_submission(submission_id)
         except InfraError as exc:  # the engine went away; `grader reap` or the watchdog removes the rest
             logs["cleanup"] = f"cleanup failed, left for the reaper: {exc.reason}"
-    shutil.rmtree(settings.paths.work_dir / job_id, ignore_errors=True)
-    shutil.rmtree(settings.paths.sockets_dir / job_id, ignore_errors=True)
+    shutil.rmtree(settings.paths.work_dir / submission_id, ignore_errors=True)
+    shutil.rmtree(settings.paths.sockets_dir / submission_id, ignore_errors=True)

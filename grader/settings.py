@@ -67,7 +67,7 @@ class SandboxSettings(_Group):
         description="Image the submissions build on. `grader-base:*` is built locally with mmdebstrap; "
         "any other name (e.g. python:3.12-slim) is pulled from a registry.",
     )
-    relay_image: str = Field("grader-harness:latest", description="The trusted relay image (socat).")
+    relay_image: str = Field("grader-relay:latest", description="The trusted relay image (socat).")
     debian_suite: str = Field("bookworm", description="Suite mmdebstrap builds the local base from.")
     container_runtime: str | None = Field(None, description="OCI runtime for submissions, e.g. runsc.")
     ca_bundle: Path = Field(

@@ -38,16 +38,23 @@ class AppControl:
         self._socket.connect(str(session.control_socket))
         self._stream = self._socket.makefile("rwb")
         self.request_timeout_s = session.request_timeout_s
+        self._number = 0
         self.pod = AppView(session.socket_path, "", "")
         self._ask("describe")
 
     def _ask(self, op: str, **args: Any) -> Any:
-        self._stream.write(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        """One request and its answer. Answers carry the request's number: a test stopped at its time limit
+        while waiting leaves an answer behind, which the next request skips."""
+        self._number += 1
+        self._stream.write(json.dumps({"id": self._number, "op": op, "args": args}).encode() + b"\n")
         self._stream.flush()
-        line = self._stream.readline()
-        if not line:
-            raise InfraError(f"the grader's lane control closed during {op!r}")
-        reply = json.loads(line)
+        while True:
+            line = self._stream.readline()
+            if not line:
+                raise InfraError(f"the grader's lane control closed during {op!r}")
+            reply = json.loads(line)
+            if reply.get("id") == self._number:
+                break
         if "error" in reply:
             kind, message = reply["error"], reply.get("message", "")
             if kind == "boot_failed":
@@ -56,6 +63,8 @@ class AppControl:
                 raise AssertionError(message)
             if kind == "not_found":
                 raise FileNotFoundError(message)
+            if kind == "refused":
+                raise ValueError(message)
             raise InfraError(f"the grader's lane control failed during {op!r}: {message}")
         app = reply["app"]
         self.pod = AppView(Path(app["socket_path"]), app["app_container"], app["image"])

@@ -32,6 +32,6 @@ def reap() -> None:
     settings = load_settings()
     with infra_errors():
         removed = reap_jobs(connect(settings))
-    for job_id, resources in removed.items():
-        console.print(f"{job_id}: removed {', '.join(resources)}")
+    for submission_id, resources in removed.items():
+        console.print(f"{submission_id}: removed {', '.join(resources)}")
     console.print(f"reaped {len(removed)} abandoned jobs")

@@ -32,7 +32,7 @@ from grader.assignments.model import AssignmentError, load_assignment
 from grader.db.store import Store, SubmissionRecord, utcnow
 from grader.models import Status, SubmissionRequest
 from grader.queue.broker import enqueue_grading, grading_queue, new_job_id
-from grader.sandbox.docker import connect, current_owner, remove_job_resources
+from grader.sandbox.docker import connect, current_owner, remove_submission_resources
 from grader.sandbox.reaper import reap
 from grader.settings import Settings
 from grader.stages.report import infra_report, write_report
@@ -167,7 +167,7 @@ class Watchdog:
         """Remove the dead grading's resources (known dead, even as a zombie), then anything else abandoned."""
         try:
             client = self._docker_client()
-            removed = {job_id: remove_job_resources(client, job_id), **reap(client)}
+            removed = {job_id: remove_submission_resources(client, job_id), **reap(client)}
         except Exception as exc:  # the next grading's own clean-up and `grader reap` remain
             log.warning("watchdog: reaping failed: %s", exc)
             return

@@ -22,7 +22,7 @@ class ContainerSpec:
 
     image: str
     command: list[str]
-    job_id: str
+    submission_id: str
     role: str
     owner: str
     user: str
@@ -59,7 +59,7 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
-class JobContainer:
+class LabelledContainer:
     id: str
     role: str
     lane: str | None
@@ -73,12 +73,12 @@ class Sandbox(Protocol):
 
     def image_id(self, name: str) -> str | None: ...
 
-    def build_image(self, context: IO[bytes], tag: str, job_id: str) -> str:
+    def build_image(self, context: IO[bytes], tag: str, submission_id: str) -> str:
         """Build an image from a tar context (no network); its id."""
 
     def commit(self, container_id: str, repository: str, tag: str, labels: dict[str, str]) -> str: ...
 
-    def create_volume(self, job_id: str, owner: str, size: str, uid: int) -> str:
+    def create_volume(self, submission_id: str, owner: str, size: str, uid: int) -> str:
         """A tmpfs volume of bounded size owned by `uid`; its name."""
 
     def remove_volume(self, name: str) -> None: ...
@@ -103,14 +103,14 @@ class Sandbox(Protocol):
     def logs(self, container_id: str, limit: int) -> str:
         """The last `limit` bytes of a container's output, decoded leniently."""
 
-    def job_containers(self, job_id: str, role: str | None = None) -> list[JobContainer]: ...
+    def containers_of(self, submission_id: str, role: str | None = None) -> list[LabelledContainer]: ...
 
-    def oom_kills(self, job_id: str, since: float) -> int:
+    def oom_kills(self, submission_id: str, since: float) -> int:
         """Processes of the job's containers the kernel killed for memory since `since` (Unix time)."""
 
     def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
         """Whether anything answers an HTTP GET of `path` through the relay's unix socket."""
 
-    def remove_job(self, job_id: str) -> list[str]:
+    def remove_submission(self, submission_id: str) -> list[str]:
         """Remove every container, volume and image labelled with the job; what went."""
 

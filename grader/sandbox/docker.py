@@ -20,12 +20,12 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from grader.errors import InfraError
-from grader.sandbox import ContainerSpec, ContainerState, ExecResult, JobContainer
+from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer
 from grader.sandbox.limits import container_limits
 from grader.sandbox.transport import BASE_URL, unix_session
 from grader.settings import Settings
 
-JOB_LABEL = "grader.job"
+SUBMISSION_LABEL = "grader.job"  # its value is the submission id; the key predates the word, and the reaper reads it
 ROLE_LABEL = "grader.role"
 KIND_LABEL = "grader.kind"
 OWNER_LABEL = "grader.owner"
@@ -66,8 +66,9 @@ def connect(settings: Settings) -> docker.DockerClient:
     return client
 
 
-def job_labels(job_id: str, role: str, owner: str | None = None, lane: str | None = None) -> dict[str, str]:
-    return {JOB_LABEL: job_id, ROLE_LABEL: role, OWNER_LABEL: owner or current_owner(), **({LANE_LABEL: lane} if lane else {})}
+def submission_labels(submission_id: str, role: str, owner: str | None = None, lane: str | None = None) -> dict[str, str]:
+    labels = {SUBMISSION_LABEL: submission_id, ROLE_LABEL: role, OWNER_LABEL: owner or current_owner()}
+    return {**labels, LANE_LABEL: lane} if lane else labels
 
 
 @contextlib.contextmanager
@@ -86,9 +87,9 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def remove_job_resources(client: docker.DockerClient, job_id: str) -> list[str]:
+def remove_submission_resources(client: docker.DockerClient, submission_id: str) -> list[str]:
     """Remove every container, volume, network and image labelled with the job; return what went."""
-    selector = {"label": f"{JOB_LABEL}={job_id}"}
+    selector = {"label": f"{SUBMISSION_LABEL}={submission_id}"}
     removed: list[str] = []
     for container in client.containers.list(all=True, filters=selector):
         with contextlib.suppress(docker.errors.NotFound):
@@ -109,7 +110,7 @@ def remove_job_resources(client: docker.DockerClient, job_id: str) -> list[str]:
     return removed
 
 
-def oom_kills(client: docker.DockerClient, job_id: str, since: float) -> int:
+def oom_kills(client: docker.DockerClient, submission_id: str, since: float) -> int:
     """How many times the kernel killed a process of the job's containers for memory since `since`.
 
     Docker's `State.OOMKilled` is set only when the container itself dies; a Gunicorn worker killed
@@ -119,7 +120,7 @@ def oom_kills(client: docker.DockerClient, job_id: str, since: float) -> int:
     try:
         events = client.events(
             since=int(since), until=f"{time.time():.6f}", decode=True,
-            filters={"type": "container", "event": "oom", "label": f"{JOB_LABEL}={job_id}"},
+            filters={"type": "container", "event": "oom", "label": f"{SUBMISSION_LABEL}={submission_id}"},
         )
         return sum(1 for _ in events)
     except docker.errors.NotFound:
@@ -178,10 +179,10 @@ class DockerSandbox:
             except docker.errors.ImageNotFound:
                 return None
 
-    def build_image(self, context: IO[bytes], tag: str, job_id: str) -> str:
+    def build_image(self, context: IO[bytes], tag: str, submission_id: str) -> str:
         with engine_errors("building the submission image"):
             image, _ = self.client.images.build(
-                fileobj=context, custom_context=True, tag=tag, labels=job_labels(job_id, "submission"),
+                fileobj=context, custom_context=True, tag=tag, labels=submission_labels(submission_id, "submission"),
                 rm=True, forcerm=True, network_mode="none",
             )
         return str(image.id)
@@ -193,11 +194,11 @@ class DockerSandbox:
             )
         return str(image.id)
 
-    def create_volume(self, job_id: str, owner: str, size: str, uid: int) -> str:
-        name = f"grader-{job_id}-data-{uuid.uuid4().hex[:8]}"
+    def create_volume(self, submission_id: str, owner: str, size: str, uid: int) -> str:
+        name = f"grader-{submission_id}-data-{uuid.uuid4().hex[:8]}"
         with engine_errors("creating the data volume"):
             self.client.volumes.create(
-                name=name, driver="local", labels=job_labels(job_id, "data", owner),
+                name=name, driver="local", labels=submission_labels(submission_id, "data", owner),
                 driver_opts={"type": "tmpfs", "device": "tmpfs", "o": f"size={size},uid={uid},gid={uid},mode=0700"},
             )
         return name
@@ -214,7 +215,8 @@ class DockerSandbox:
             container = self.client.containers.create(
                 spec.image, command=spec.command, user=spec.user, working_dir=spec.workdir,
                 environment=spec.environment, network_mode=spec.network, mounts=mounts,
-                labels=job_labels(spec.job_id, spec.role, spec.owner, spec.lane), **container_limits(spec.limits, self.settings),
+                labels=submission_labels(spec.submission_id, spec.role, spec.owner, spec.lane),
+                **container_limits(spec.limits, self.settings),
             )
             container.start()
         return str(container.id)
@@ -271,15 +273,15 @@ class DockerSandbox:
             except docker.errors.NotFound:
                 return ""
 
-    def job_containers(self, job_id: str, role: str | None = None) -> list[JobContainer]:
-        labels = [f"{JOB_LABEL}={job_id}", *([f"{ROLE_LABEL}={role}"] if role else [])]
+    def containers_of(self, submission_id: str, role: str | None = None) -> list[LabelledContainer]:
+        labels = [f"{SUBMISSION_LABEL}={submission_id}", *([f"{ROLE_LABEL}={role}"] if role else [])]
         with engine_errors("listing the job's containers"):
             found = self.client.containers.list(all=True, filters={"label": labels})
-        return [JobContainer(c.id, c.labels.get(ROLE_LABEL, ""), c.labels.get(LANE_LABEL)) for c in found]
+        return [LabelledContainer(c.id, c.labels.get(ROLE_LABEL, ""), c.labels.get(LANE_LABEL)) for c in found]
 
-    def oom_kills(self, job_id: str, since: float) -> int:
+    def oom_kills(self, submission_id: str, since: float) -> int:
         with engine_errors("reading the engine's memory events"):
-            return oom_kills(self.client, job_id, since)
+            return oom_kills(self.client, submission_id, since)
 
     def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
         try:
@@ -288,6 +290,6 @@ class DockerSandbox:
         except Exception:  # no answer yet, whatever the reason; the caller looks at the container
             return False
 
-    def remove_job(self, job_id: str) -> list[str]:
+    def remove_submission(self, submission_id: str) -> list[str]:
         with engine_errors("removing the job's containers"):
-            return remove_job_resources(self.client, job_id)
+            return remove_submission_resources(self.client, submission_id)

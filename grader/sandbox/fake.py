@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from grader.errors import InfraError
-from grader.sandbox import ContainerSpec, ContainerState, ExecResult, JobContainer
+from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer
 
 HttpApp = Callable[[str, str], tuple[int, str]]
 """(method, path) -> (status, body) of the fake app."""
@@ -40,7 +40,7 @@ class FakeSandbox:
     """Records every call in `calls`; `containers`, `volumes` and `images` are what exists now."""
 
     images: dict[str, str] = field(
-        default_factory=lambda: {"grader-base:bookworm": "sha256:base", "grader-harness:latest": "sha256:relay"}
+        default_factory=lambda: {"grader-base:bookworm": "sha256:base", "grader-relay:latest": "sha256:relay"}
     )
     boot_fails: Callable[[ContainerSpec], str | None] = lambda spec: None
     """A spec -> the app's output when its boot must fail (it exits with code 3), else None."""
@@ -69,9 +69,9 @@ class FakeSandbox:
         self._call("image_id")
         return self.images.get(name)
 
-    def build_image(self, context: IO[bytes], tag: str, job_id: str) -> str:
+    def build_image(self, context: IO[bytes], tag: str, submission_id: str) -> str:
         self._call("build_image")
-        self.images[tag] = f"sha256:{job_id}"
+        self.images[tag] = f"sha256:{submission_id}"
         return self.images[tag]
 
     def commit(self, container_id: str, repository: str, tag: str, labels: dict[str, str]) -> str:
@@ -79,10 +79,10 @@ class FakeSandbox:
         self.images[f"{repository}:{tag}"] = f"sha256:{tag}"
         return self.images[f"{repository}:{tag}"]
 
-    def create_volume(self, job_id: str, owner: str, size: str, uid: int) -> str:
+    def create_volume(self, submission_id: str, owner: str, size: str, uid: int) -> str:
         self._call("create_volume")
-        name = f"grader-{job_id}-data-{next(self._ids)}"
-        self.volumes[name] = job_id
+        name = f"grader-{submission_id}-data-{next(self._ids)}"
+        self.volumes[name] = submission_id
         return name
 
     def remove_volume(self, name: str) -> None:
@@ -137,14 +137,14 @@ class FakeSandbox:
         container = self.containers.get(container_id)
         return container.logs[-limit:] if container else ""
 
-    def job_containers(self, job_id: str, role: str | None = None) -> list[JobContainer]:
-        self._call("job_containers")
+    def containers_of(self, submission_id: str, role: str | None = None) -> list[LabelledContainer]:
+        self._call("containers_of")
         return [
-            JobContainer(c.id, c.spec.role, c.spec.lane) for c in self.containers.values()
-            if c.spec.job_id == job_id and role in (None, c.spec.role)
+            LabelledContainer(c.id, c.spec.role, c.spec.lane) for c in self.containers.values()
+            if c.spec.submission_id == submission_id and role in (None, c.spec.role)
         ]
 
-    def oom_kills(self, job_id: str, since: float) -> int:
+    def oom_kills(self, submission_id: str, since: float) -> int:
         self._call("oom_kills")
         return self.oom
 
@@ -159,12 +159,12 @@ class FakeSandbox:
             for c in self.containers.values()
         )
 
-    def remove_job(self, job_id: str) -> list[str]:
-        self._call("remove_job")
-        removed = [f"container {c.id}" for c in list(self.containers.values()) if c.spec.job_id == job_id]
+    def remove_submission(self, submission_id: str) -> list[str]:
+        self._call("remove_submission")
+        removed = [f"container {c.id}" for c in list(self.containers.values()) if c.spec.submission_id == submission_id]
         for name in removed:
             self.remove(name.removeprefix("container "))
-        gone = [name for name, job in self.volumes.items() if job == job_id]
+        gone = [name for name, job in self.volumes.items() if job == submission_id]
         for name in gone:
             del self.volumes[name]
         return removed + [f"volume {name}" for name in gone]

@@ -1,4 +1,4 @@
-"""The local images: the Debian base (mmdebstrap + docker import) and the trusted harness relay.
+"""The local images: the Debian base (mmdebstrap + docker import) and the trusted relay (socat).
 
 Each image carries the hash of its recipe in a label, so a rebuild is skipped when nothing changed.
 """
@@ -30,9 +30,9 @@ _HOOKS = [
     f'chown {APP_UID}:{APP_UID} "$1/opt/venv" "$1/app" "$1/data"',
     'rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*',
 ]
-_HARNESS_DOCKERFILE = """\
+_RELAY_DOCKERFILE = """\
 FROM {base}
-LABEL {kind}=harness
+LABEL {kind}=relay
 USER 0
 ENTRYPOINT ["socat"]
 """
@@ -90,10 +90,10 @@ def build_base_image(client: docker.DockerClient, settings: Settings, force: boo
     return ImageStatus(name, client.images.get(name).id, built=True)
 
 
-def build_harness_image(client: docker.DockerClient, settings: Settings, base_id: str, force: bool = False) -> ImageStatus:
+def build_relay_image(client: docker.DockerClient, settings: Settings, base_id: str, force: bool = False) -> ImageStatus:
     """The trusted relay: socat from the base, run by the grader only, never by a submission."""
     name = settings.sandbox.relay_image
-    dockerfile = _HARNESS_DOCKERFILE.format(base=settings.sandbox.base_image, kind=KIND_LABEL)
+    dockerfile = _RELAY_DOCKERFILE.format(base=settings.sandbox.base_image, kind=KIND_LABEL)
     recipe = _recipe_hash(base_id, dockerfile)
     if not force and (existing := _existing(client, name, recipe)):
         return ImageStatus(name, existing, built=False)
@@ -104,7 +104,7 @@ def build_harness_image(client: docker.DockerClient, settings: Settings, base_id
         info.size = len(data)
         archive.addfile(info, io.BytesIO(data))
     context.seek(0)
-    with engine_errors("building the harness image"):
+    with engine_errors("building the relay image"):
         image, _logs = client.images.build(
             fileobj=context, custom_context=True, tag=name, labels={RECIPE_LABEL: recipe}, rm=True, forcerm=True,
         )
@@ -113,5 +113,5 @@ def build_harness_image(client: docker.DockerClient, settings: Settings, base_id
 
 def build_images(client: docker.DockerClient, settings: Settings, force: bool = False) -> list[ImageStatus]:
     base = build_base_image(client, settings, force=force)
-    harness = build_harness_image(client, settings, base.image_id, force=force)
-    return [base, harness]
+    relay = build_relay_image(client, settings, base.image_id, force=force)
+    return [base, relay]

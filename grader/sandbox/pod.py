@@ -29,8 +29,8 @@ def _launch_command(pod: Pod, setup: bool, serve: bool) -> list[str]:
     return ["python", IMAGE_PATH, "launch", json.dumps(spec)]
 
 
-def _new_volume(sandbox: Sandbox, pod_job: str, owner: str, settings: Settings) -> str:
-    return sandbox.create_volume(pod_job, owner, settings.sandbox.data_size, APP_UID)
+def _new_volume(sandbox: Sandbox, submission_id: str, owner: str, settings: Settings) -> str:
+    return sandbox.create_volume(submission_id, owner, settings.sandbox.data_size, APP_UID)
 
 
 def create_app_container(sandbox: Sandbox, pod: Pod, settings: Settings, setup: bool = True, serve: bool = True) -> str:
@@ -39,7 +39,7 @@ def create_app_container(sandbox: Sandbox, pod: Pod, settings: Settings, setup: 
     With `serve=False` the container runs no server, only the fork server for Flask CLI commands.
     """
     return sandbox.start(ContainerSpec(
-        image=pod.image, command=_launch_command(pod, setup, serve), job_id=pod.job_id, role="app", owner=pod.owner,
+        image=pod.image, command=_launch_command(pod, setup, serve), submission_id=pod.submission_id, role="app", owner=pod.owner,
         user=APP_USER, lane=pod.lane, workdir="/app", environment=pod.environment,
         network=f"container:{pod.relay_container}", volumes={pod.volume: "/data"}, limits="candidate",
     ))
@@ -48,13 +48,13 @@ def create_app_container(sandbox: Sandbox, pod: Pod, settings: Settings, setup: 
 def start_pod(image: SubmissionImage, assignment: Assignment, settings: Settings, sandbox: Sandbox) -> Pod:
     """Start relay and app of the first lane, and wait until the app answers HTTP; BootFailed with its output if
     it never does."""
-    return _start(image.job_id, image.tag, assignment, settings, sandbox, lane=0)
+    return _start(image.submission_id, image.tag, assignment, settings, sandbox, lane=0)
 
 
 def start_lane(first: Pod, assignment: Assignment, settings: Settings, sandbox: Sandbox, lane: int) -> Pod:
     """Start relay and app of another lane: idle if its first category starts idle, else set up and serving that
     category's way, without waiting (the caller waits, and so holds the pod even if the boot fails)."""
-    return _start(first.job_id, first.image, assignment, settings, sandbox, lane=lane)
+    return _start(first.submission_id, first.image, assignment, settings, sandbox, lane=lane)
 
 
 def _start(job: str, image: str, assignment: Assignment, settings: Settings, sandbox: Sandbox, lane: int) -> Pod:
@@ -64,7 +64,7 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, san
     run = assignment.run
     owner = current_owner()
     started_at = time.time()
-    relay = start_relay(sandbox, settings, job_id=job, owner=owner, folder=folder, port=run.port, lane=lane_id)
+    relay = start_relay(sandbox, settings, submission_id=job, owner=owner, folder=folder, port=run.port, lane=lane_id)
     secret_key = secrets.token_hex(32)
     environment = {
         "SECRET_KEY": secret_key,
@@ -74,7 +74,7 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, san
         **{key: value.format(database_path=run.database_path) for key, value in run.env.items()},
     }
     pod = Pod(
-        job_id=job, owner=owner, image=image, started_at=started_at, app_container="", relay_container=relay,
+        submission_id=job, owner=owner, image=image, started_at=started_at, app_container="", relay_container=relay,
         volume=_new_volume(sandbox, job, owner, settings), socket_path=folder / SOCKET_NAME,
         environment=environment, setup=list(run.setup), preload=list(run.preload),
         serve=assignment.serve_of(categories[0]), port=run.port, ready_path=run.ready_path,
@@ -88,11 +88,13 @@ def start_spare(pod: Pod, serve: str, name: str, settings: Settings, sandbox: Sa
     """A second pod of the same app, set up on a fresh database and served with `serve`, booted while the
     current one is still in use: the next category that serves the app this way starts on it at once.
     BootFailed as from `start_pod`."""
-    folder = socket_dir(settings, pod.job_id, name)
-    relay = start_relay(sandbox, settings, job_id=pod.job_id, owner=pod.owner, folder=folder, port=pod.port, lane=pod.lane)
+    folder = socket_dir(settings, pod.submission_id, name)
+    relay = start_relay(
+        sandbox, settings, submission_id=pod.submission_id, owner=pod.owner, folder=folder, port=pod.port, lane=pod.lane
+    )
     spare = pod.model_copy(update={
         "relay_container": relay, "socket_path": folder / SOCKET_NAME, "serve": serve,
-        "volume": _new_volume(sandbox, pod.job_id, pod.owner, settings),
+        "volume": _new_volume(sandbox, pod.submission_id, pod.owner, settings),
     })
     return _launch_app(sandbox, spare, settings)
 
@@ -117,7 +119,7 @@ def wait_until_ready(pod: Pod, sandbox: Sandbox, settings: Settings) -> None:
             return
         app = sandbox.state(pod.app_container)
         if not app.running and app.status != "created":
-            oom = app.oom_killed or sandbox.oom_kills(pod.job_id, pod.started_at) > 0
+            oom = app.oom_killed or sandbox.oom_kills(pod.submission_id, pod.started_at) > 0
             why = f"exited with code {app.exit_code}" if app.status == "exited" else "was removed"
             if oom:
                 why += f" after processes were killed at its memory limit ({memory})"
@@ -128,7 +130,7 @@ def wait_until_ready(pod: Pod, sandbox: Sandbox, settings: Settings) -> None:
         if not sandbox.state(pod.relay_container).running:
             raise InfraError("the relay stopped while the app was booting")
         if time.monotonic() > deadline:
-            oom = sandbox.oom_kills(pod.job_id, pod.started_at) > 0
+            oom = sandbox.oom_kills(pod.submission_id, pod.started_at) > 0
             killed = f"; processes were killed at its memory limit ({memory})" if oom else ""
             raise BootFailed(
                 f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.timeouts.boot_s:.0f} s "
@@ -158,7 +160,7 @@ def restart_app(
     volume = pod.volume
     if fresh_db:
         sandbox.remove_volume(pod.volume)
-        volume = _new_volume(sandbox, pod.job_id, pod.owner, settings)
+        volume = _new_volume(sandbox, pod.submission_id, pod.owner, settings)
     return _launch_app(sandbox, pod.model_copy(update={"volume": volume}), settings, setup=setup, serve=serve, wait=wait)
 
 

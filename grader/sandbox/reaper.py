@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import docker
 
-from grader.sandbox.docker import JOB_LABEL, OWNER_LABEL, owner_alive, remove_job_resources
+from grader.sandbox.docker import OWNER_LABEL, SUBMISSION_LABEL, owner_alive, remove_submission_resources
 
 
 def _labels(resource: object) -> dict[str, str]:
@@ -19,7 +19,7 @@ def _labels(resource: object) -> dict[str, str]:
 
 def abandoned_jobs(client: docker.DockerClient) -> set[str]:
     """Jobs with at least one labelled resource whose owner process is gone."""
-    selector = {"label": JOB_LABEL}
+    selector = {"label": SUBMISSION_LABEL}
     resources = [
         *client.containers.list(all=True, filters=selector),
         *client.volumes.list(filters=selector),
@@ -29,16 +29,16 @@ def abandoned_jobs(client: docker.DockerClient) -> set[str]:
     owners: dict[str, set[str]] = {}
     for resource in resources:
         labels = _labels(resource)
-        if labels.get(JOB_LABEL):
-            owners.setdefault(labels[JOB_LABEL], set()).add(labels.get(OWNER_LABEL, ""))
+        if labels.get(SUBMISSION_LABEL):
+            owners.setdefault(labels[SUBMISSION_LABEL], set()).add(labels.get(OWNER_LABEL, ""))
     return {job for job, found in owners.items() if not any(owner_alive(owner) for owner in found)}
 
 
 def reap(client: docker.DockerClient) -> dict[str, list[str]]:
     """Remove the resources of every abandoned job; return what went, by job."""
     removed = {}
-    for job_id in sorted(abandoned_jobs(client)):
-        gone = remove_job_resources(client, job_id)
+    for submission_id in sorted(abandoned_jobs(client)):
+        gone = remove_submission_resources(client, submission_id)
         if gone:
-            removed[job_id] = gone
+            removed[submission_id] = gone
     return removed

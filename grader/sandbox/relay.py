@@ -12,9 +12,9 @@ from grader.settings import Settings
 SOCKET_NAME = "app.sock"
 
 
-def socket_dir(settings: Settings, job_id: str, name: str) -> Path:
+def socket_dir(settings: Settings, submission_id: str, name: str) -> Path:
     """The host folder of one relay's socket (mode 700), under the job's sockets folder."""
-    folder = settings.paths.sockets_dir / job_id / name
+    folder = settings.paths.sockets_dir / submission_id / name
     if len(str(folder / SOCKET_NAME)) > 100:
         raise InfraError(f"the socket path under {settings.paths.sockets_dir} is too long for a unix socket; shorten data_dir")
     folder.mkdir(parents=True, exist_ok=True)
@@ -22,10 +22,10 @@ def socket_dir(settings: Settings, job_id: str, name: str) -> Path:
     return folder
 
 
-def start_relay(sandbox: Sandbox, settings: Settings, *, job_id: str, owner: str, folder: Path, port: int, lane: str) -> str:
+def start_relay(sandbox: Sandbox, settings: Settings, *, submission_id: str, owner: str, folder: Path, port: int, lane: str) -> str:
     """Start the relay with no network but its own loopback; the app container joins its namespace."""
     return sandbox.start(ContainerSpec(
-        image=settings.sandbox.relay_image, job_id=job_id, role="relay", owner=owner, user="0:0", lane=lane,
+        image=settings.sandbox.relay_image, submission_id=submission_id, role="relay", owner=owner, user="0:0", lane=lane,
         command=[f"UNIX-LISTEN:/run/grader/{SOCKET_NAME},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{port}"],
         writable_binds=((str(folder), "/run/grader"),), limits="relay",
     ))

@@ -113,9 +113,9 @@ def install_error(tail: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _install_dependencies(sandbox: Sandbox, settings: Settings, job_id: str, requirements: bytes, key: str) -> str:
+def _install_dependencies(sandbox: Sandbox, settings: Settings, submission_id: str, requirements: bytes, key: str) -> str:
     """Install requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
-    req_dir = settings.paths.work_dir / job_id / "req"
+    req_dir = settings.paths.work_dir / submission_id / "req"
     req_dir.mkdir(parents=True, exist_ok=True)
     req_dir.chmod(0o755)
     (req_dir / "requirements.txt").write_bytes(requirements)
@@ -123,7 +123,7 @@ def _install_dependencies(sandbox: Sandbox, settings: Settings, job_id: str, req
     ca = str(settings.sandbox.ca_bundle)
     container = sandbox.start(ContainerSpec(
         image=settings.sandbox.base_image, command=["/bin/sh", "-c", install_script(requirements, settings)],
-        job_id=job_id, role="build", owner=current_owner(), user=f"{APP_UID}:{APP_UID}",
+        submission_id=submission_id, role="build", owner=current_owner(), user=f"{APP_UID}:{APP_UID}",
         network=settings.sandbox.build_network, limits="build",
         binds=((str(req_dir), "/run/req"), (ca, ca), (str(uv_binary(settings)), UV)),
     ))
@@ -187,10 +187,10 @@ def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox) -> Sub
     with exclusive(settings.paths.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns
         if sandbox.image_id(deps_tag) is None:
             cached = False
-            _install_dependencies(sandbox, settings, snapshot.job_id, requirements, key)
-    tag = f"{SUBMISSION_REPOSITORY}:{snapshot.job_id}"
-    image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.job_id)
+            _install_dependencies(sandbox, settings, snapshot.submission_id, requirements, key)
+    tag = f"{SUBMISSION_REPOSITORY}:{snapshot.submission_id}"
+    image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.submission_id)
     return SubmissionImage(
-        job_id=snapshot.job_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
+        submission_id=snapshot.submission_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
         requirements_sha256=hashlib.sha256(requirements).hexdigest(),
     )

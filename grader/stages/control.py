@@ -1,9 +1,10 @@
 """The lane's control socket: how the hidden suite's pytest process asks the grader side for restarts,
 Flask CLI commands, SQL and the database file, instead of driving the engine itself.
 
-One JSON line per request (`{"op": ..., "args": {...}}`) and one per answer: `{"ok": value, "app": {...}}`
-or `{"error": kind, "message": ...}`, where kind is `boot_failed`, `infra`, `assertion`, `not_found` or
-`invalid`. Each answer carries the app's current socket, container and image, which a restart or a
+One JSON line per request (`{"id": n, "op": ..., "args": {...}}`) and one per answer, with the same id:
+`{"ok": value, "app": {...}}`
+or `{"error": kind, "message": ...}`, where kind is `boot_failed`, `infra`, `assertion`, `not_found`,
+`refused` (a file the app made a link or too large) or `invalid`. Each answer carries the app's current socket, container and image, which a restart or a
 spare changes. The socket lives in the lane's work folder (mode 700), which the app cannot reach.
 """
 
@@ -53,7 +54,7 @@ def _handle(lane: Lane, op: str, args: dict[str, Any]) -> Any:
     if op == "set_state":
         lane.state = str(args["state"])
         return None
-    raise ValueError(f"unknown operation {op!r}")
+    raise KeyError(f"unknown operation {op!r}")
 
 
 def answer(lane: Lane, request: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +72,9 @@ def answer(lane: Lane, request: dict[str, Any]) -> dict[str, Any]:
         return {"error": "assertion", "message": str(exc)}
     except FileNotFoundError as exc:
         return {"error": "not_found", "message": str(exc)}
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:  # the app's doing: a database that is a link, or too large
+        return {"error": "refused", "message": str(exc)}
+    except (KeyError, TypeError) as exc:
         return {"error": "invalid", "message": f"{type(exc).__name__}: {exc}"}
 
 
@@ -90,6 +93,8 @@ class _Handler(socketserver.StreamRequestHandler):
             else:
                 valid = isinstance(request, dict)
                 reply = answer(self.server.lane, request) if valid else {"error": "invalid", "message": "not an object"}
+            if isinstance(request, dict) and "id" in request:
+                reply["id"] = request["id"]
             self.wfile.write(json.dumps(reply).encode() + b"\n")
             self.wfile.flush()
 

@@ -125,7 +125,7 @@ def fetch_snapshot(request: SubmissionRequest, settings: Settings) -> Snapshot:
     shutil.rmtree(dest / ".git")
     _enforce_limits(*_tree_size(dest), settings)
     return Snapshot(
-        job_id=request.id, url=url, ref=request.ref, commit=commit, path=dest,
+        submission_id=request.id, url=url, ref=request.ref, commit=commit, path=dest,
         requirements_sha256=_requirements_sha256(dest),
     )
 

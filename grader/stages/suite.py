@@ -115,7 +115,7 @@ def _read_results(path: str) -> tuple[list[dict[str, str]], dict[str, TestResult
 def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: Sandbox) -> SuiteOutcomes:
     """Run every hidden test once, each lane of categories in its own pytest process against its own app
     (see grader/stages/lanes.py); the whole suite is stopped at `timeouts.suite_s`."""
-    work = settings.paths.work_dir / pod.job_id / "suite"
+    work = settings.paths.work_dir / pod.submission_id / "suite"
     deadline = time.monotonic() + settings.timeouts.suite_s
 
     def run_tests(session: SuiteSession, files: list[str], lane: str) -> LaneResult:
@@ -128,7 +128,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: San
     limits = ["suite_time"] if stopped else []
     if any(r.message.startswith("Failed: Timeout") for r in results):
         limits.append("test_time")
-    if sandbox.oom_kills(pod.job_id, pod.started_at) > 0:
+    if sandbox.oom_kills(pod.submission_id, pod.started_at) > 0:
         limits.append("memory")
     return SuiteOutcomes(
         results=results, stopped_reason=stopped, app_log_tail=_app_log(sandbox, pod, settings), limits_hit=limits,
@@ -197,7 +197,7 @@ def _not_run(files: list[str], reason: str) -> list[TestResult]:
 
 def _app_log(sandbox: Sandbox, pod: Pod, settings: Settings) -> str:
     """The output tail of the job's app containers, one per lane, each under its lane's name when there are several."""
-    containers = sandbox.job_containers(pod.job_id, role="app")
+    containers = sandbox.containers_of(pod.submission_id, role="app")
     if len(containers) == 1:
         return sandbox.logs(containers[0].id, settings.sandbox.log_bytes)
     share = settings.sandbox.log_bytes // max(1, len(containers))

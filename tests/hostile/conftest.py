@@ -26,7 +26,7 @@ import pytest
 
 from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
-from grader.sandbox.docker import JOB_LABEL, ROLE_LABEL, DockerSandbox
+from grader.sandbox.docker import ROLE_LABEL, SUBMISSION_LABEL, DockerSandbox
 from grader.settings import Settings
 from grader.stages.report import write_report
 from tests.conftest import REFERENCE
@@ -157,7 +157,7 @@ def _tree_bytes(root: str) -> int:
 
 
 def _watch_job(client: docker.DockerClient, job_id: str, stop: threading.Event, seen: Watch) -> None:
-    selector = {"label": [f"{JOB_LABEL}={job_id}", f"{ROLE_LABEL}=app"]}
+    selector = {"label": [f"{SUBMISSION_LABEL}={job_id}", f"{ROLE_LABEL}=app"]}
     while not stop.wait(0.1):
         try:
             containers = client.containers.list(all=True, filters=selector)

@@ -9,7 +9,7 @@ import pytest
 
 from grader.models import SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
-from grader.sandbox.docker import JOB_LABEL, DockerSandbox, connect
+from grader.sandbox.docker import SUBMISSION_LABEL, DockerSandbox, connect
 from grader.settings import Settings
 from grader.stages.report import write_report
 
@@ -29,7 +29,7 @@ def leftovers(engine: docker.DockerClient, job_ids: list[str]) -> list[str]:
     """Containers, volumes, networks and images still labelled with one of the jobs."""
     found: list[str] = []
     for job_id in job_ids:
-        selector = {"label": f"{JOB_LABEL}={job_id}"}
+        selector = {"label": f"{SUBMISSION_LABEL}={job_id}"}
         found += [f"container {c.name}" for c in engine.containers.list(all=True, filters=selector)]
         found += [f"volume {v.name}" for v in engine.volumes.list(filters=selector)]
         found += [f"network {n.name}" for n in engine.networks.list(filters=selector)]

@@ -13,7 +13,7 @@ import pytest
 from grader.errors import BuildFailed
 from grader.models import Snapshot, SubmissionImage
 from grader.pipeline import new_submission_id
-from grader.sandbox.docker import remove_job_resources
+from grader.sandbox.docker import remove_submission_resources
 from grader.settings import Settings
 from grader.stages.build import build_image
 
@@ -36,14 +36,14 @@ def build(
         tree = tmp_path / job
         tree.mkdir()
         (tree / "requirements.txt").write_text(f"{requirements}# cold {uuid.uuid4().hex}\n")
-        snapshot = Snapshot(job_id=job, url=str(tree), ref=None, commit="0" * 40, path=tree)
+        snapshot = Snapshot(submission_id=job, url=str(tree), ref=None, commit="0" * 40, path=tree)
         image = build_image(snapshot, settings, engine)
         built.append(image.deps_key)
         return image
 
     yield run
     for job in graded_ids:
-        remove_job_resources(engine, job)
+        remove_submission_resources(engine, job)
     for key in built:
         try:
             engine.images.remove(f"grader-deps:{key}")

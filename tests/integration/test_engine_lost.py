@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.sandbox.docker import JOB_LABEL, ROLE_LABEL
+from grader.sandbox.docker import ROLE_LABEL, SUBMISSION_LABEL
 from tests.integration.test_queue import app_files
 from tests.tiny import write_tiny_assignment
 
@@ -39,7 +39,7 @@ def test_engine_lost_during_the_suite_is_infra_error_exit_3_with_a_report(settin
         **{k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}, "GRADER_DOCKER_HOST": host,
         "GRADER_DATA_DIR": str(settings.paths.data_dir), "GRADER_ASSIGNMENTS_DIR": str(assignments),
     }
-    before = {c.id for c in engine.containers.list(all=True, filters={"label": JOB_LABEL})}
+    before = {c.id for c in engine.containers.list(all=True, filters={"label": SUBMISSION_LABEL})}
     grading = subprocess.Popen(
         [sys.executable, "-m", "grader", "grade", str(repo), "--assignment", "tiny",
          "--out", str(settings.paths.reports_dir), "--json"],
@@ -50,7 +50,7 @@ def test_engine_lost_during_the_suite_is_infra_error_exit_3_with_a_report(settin
         while time.monotonic() < deadline and grading.poll() is None:
             apps = [c for c in engine.containers.list(filters={"label": f"{ROLE_LABEL}=app"}) if c.id not in before]
             if apps:
-                graded_ids.append(apps[0].labels[JOB_LABEL])
+                graded_ids.append(apps[0].labels[SUBMISSION_LABEL])
                 break
             time.sleep(0.2)
         time.sleep(2.5)  # the app boots in about a second; the hidden test then sleeps 8 s
@@ -66,10 +66,10 @@ def test_engine_lost_during_the_suite_is_infra_error_exit_3_with_a_report(settin
     assert "Traceback" not in err, err[-3000:]
     assert (settings.paths.reports_dir / report["id"] / "report.json").exists()
     assert graded_ids and graded_ids[-1] == report["id"]
-    left = engine.containers.list(all=True, filters={"label": f"{JOB_LABEL}={report['id']}"})
+    left = engine.containers.list(all=True, filters={"label": f"{SUBMISSION_LABEL}={report['id']}"})
     assert left, "the engine was unreachable, so the containers are still there for the reaper"
     reap = subprocess.run([sys.executable, "-m", "grader", "reap"], env={**env, "GRADER_DOCKER_HOST": ""}, capture_output=True,
                           text=True, timeout=120)
     assert reap.returncode == 0 and report["id"] in reap.stderr, reap.stderr
-    assert engine.containers.list(all=True, filters={"label": f"{JOB_LABEL}={report['id']}"}) == []
+    assert engine.containers.list(all=True, filters={"label": f"{SUBMISSION_LABEL}={report['id']}"}) == []
 

@@ -12,7 +12,7 @@ from grader.assignments.model import load_assignment
 from grader.models import SubmissionRequest
 from grader.pipeline import new_submission_id
 from grader.sandbox import forkserver
-from grader.sandbox.docker import DockerSandbox, remove_job_resources
+from grader.sandbox.docker import DockerSandbox, remove_submission_resources
 from grader.sandbox.pod import exec_in_app, start_pod
 from grader.settings import Settings
 from grader.stages.build import build_image
@@ -38,7 +38,7 @@ def control(settings: Settings, engine: docker.DockerClient, git_repo, graded_id
         pod = start_pod(image, assignment, settings, sandbox)
         yield Lane(pod, sandbox, settings, serve_by_category={}, work=settings.paths.work_dir / job)
     finally:
-        remove_job_resources(engine, job)
+        remove_submission_resources(engine, job)
 
 
 def _processes(control: Lane) -> list[str]:

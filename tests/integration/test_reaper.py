@@ -7,7 +7,7 @@ import subprocess
 import docker.errors
 import pytest
 
-from grader.sandbox.docker import _start_time, job_labels
+from grader.sandbox.docker import _start_time, submission_labels
 from grader.sandbox.reaper import reap
 from grader.settings import Settings
 
@@ -27,9 +27,9 @@ def test_reaper_removes_only_abandoned_jobs(engine, graded_ids):
     image = Settings().sandbox.relay_image
     dead_job, live_job = "reap-dead", "reap-live"
     graded_ids.extend([dead_job, live_job])
-    dead = engine.containers.create(image, command=["-V"], labels=job_labels(dead_job, "app", _dead_owner()))
-    engine.volumes.create(name="grader-reap-dead", labels=job_labels(dead_job, "data", _dead_owner()))
-    live = engine.containers.create(image, command=["-V"], labels=job_labels(live_job, "app"))
+    dead = engine.containers.create(image, command=["-V"], labels=submission_labels(dead_job, "app", _dead_owner()))
+    engine.volumes.create(name="grader-reap-dead", labels=submission_labels(dead_job, "data", _dead_owner()))
+    live = engine.containers.create(image, command=["-V"], labels=submission_labels(live_job, "app"))
     try:
         removed = reap(engine)
         assert dead_job in removed and live_job not in removed

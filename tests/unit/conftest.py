@@ -18,7 +18,7 @@ def notes() -> Assignment:
 def image() -> SubmissionImage:
     """A built image as the build stage records it (nothing is built: the fake sandbox takes any tag)."""
     return SubmissionImage(
-        job_id="s-unit", image_id="sha256:x", tag="grader-submission:s-unit", deps_key="k", deps_cached=True,
+        submission_id="s-unit", image_id="sha256:x", tag="grader-submission:s-unit", deps_key="k", deps_cached=True,
         requirements_sha256="r",
     )
 

@@ -86,4 +86,4 @@ def test_exec_in_a_stopped_app_is_a_result_not_an_error(quick, notes, image):
 def test_the_socket_folder_is_under_the_jobs_sockets(quick, notes, image):
     sandbox = FakeSandbox()
     pod = start_pod(image, notes, quick, sandbox)
-    assert Path(pod.socket_path).is_relative_to(quick.paths.sockets_dir / image.job_id)
+    assert Path(pod.socket_path).is_relative_to(quick.paths.sockets_dir / image.submission_id)

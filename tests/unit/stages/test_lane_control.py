@@ -23,7 +23,7 @@ def _run(sandbox: FakeSandbox, settings: Settings, in_lane, notes, image) -> dic
         seen[lane] = in_lane(lane, AppControl(session))
         return LaneResult([])
 
-    finished = run_lanes(pod, notes, settings, sandbox, run_tests, settings.paths.work_dir / image.job_id)
+    finished = run_lanes(pod, notes, settings, sandbox, run_tests, settings.paths.work_dir / image.submission_id)
     seen["boot_s"] = [lane.boot_s for lane in finished]
     return seen
 
@@ -81,3 +81,33 @@ def test_state_is_kept_until_a_restart_and_sql_errors_are_assertions(quick, note
 
     seen = _run(sandbox, quick, in_lane, notes, image)
     assert seen["main"] == ("migrations:head", "", "True")
+
+
+def test_a_database_the_app_made_a_link_is_refused_in_the_test_not_an_infra_error(quick, notes, image):
+    """copy_database of a link (or an oversize file) raises ValueError in the test, which then fails as the app's doing."""
+
+    def refuse(container_id: str, path: str, dest: object, limit: int) -> None:
+        raise ValueError(f"{path} is not a regular file in the app container")
+
+    sandbox = FakeSandbox()
+    sandbox.copy_out = refuse  # type: ignore[method-assign]
+
+    def in_lane(lane: str, control: AppControl) -> str:
+        with pytest.raises(ValueError, match="not a regular file") as refused:
+            control.database_bytes()
+        return str(refused.value)
+
+    assert "not a regular file" in str(_run(sandbox, quick, in_lane, notes, image)["main"])
+
+
+def test_an_answer_left_by_a_test_stopped_at_its_time_limit_is_skipped(quick, notes, image):
+    """A test interrupted while it waited leaves its answer on the socket; the next request gets its own."""
+
+    def in_lane(lane: str, control: AppControl) -> tuple[str, str]:
+        control._number += 1  # a request whose test was stopped: its answer arrives but is never read
+        control._stream.write(b'{"id": %d, "op": "get_state"}\n' % control._number)
+        control._stream.flush()
+        control.state = "after"
+        return control.state, str(control.app_running())
+
+    assert _run(FakeSandbox(), quick, in_lane, notes, image)["main"] == ("after", "True")
