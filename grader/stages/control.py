@@ -2,10 +2,10 @@
 Flask CLI commands, SQL and the database file, instead of driving the engine itself.
 
 One JSON line per request (`{"id": n, "op": ..., "args": {...}}`) and one per answer, with the same id:
-`{"ok": value, "app": {...}}`
-or `{"error": kind, "message": ...}`, where kind is `boot_failed`, `infra`, `assertion`, `not_found`,
-`refused` (a file the app made a link or too large) or `invalid`. Each answer carries the app's current socket, container and image, which a restart or a
-spare changes. The socket lives in the lane's work folder (mode 700), which the app cannot reach.
+`{"ok": value, "app": {...}}` or `{"error": kind, "message": ...}`, where kind is `boot_failed`, `infra`,
+`assertion`, `not_found`, `refused` (a file the app made a link, or too large) or `invalid`. Each answer
+carries the app's current socket, container and image, which a restart or a spare changes. The socket lives
+in the lane's work folder (mode 700), which the app cannot reach.
 """
 
 from __future__ import annotations
