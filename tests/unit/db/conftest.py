@@ -19,15 +19,25 @@ from grader.db.store import Store
 from grader.settings import Settings
 
 
-def _as_postgres_user(*command: str) -> list[str]:
+def _tool(name: str) -> str | None:
+    """A PostgreSQL server program: on PATH, or where Debian's `postgresql` package puts it."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(versions[-1]) if versions else None
+
+
+def _as_postgres_user(program: str, *args: str) -> list[str]:
     """PostgreSQL refuses to run as root; as root, run its tools as `nobody`."""
-    return ["runuser", "-u", "nobody", "--", *command] if os.geteuid() == 0 else list(command)
+    command = [_tool(program) or program, *args]
+    return ["runuser", "-u", "nobody", "--", *command] if os.geteuid() == 0 else command
 
 
 @pytest.fixture(scope="session")
 def postgres_host() -> Iterator[str]:
     """A private PostgreSQL cluster listening only on a unix socket in a temporary directory."""
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+    if not (_tool("initdb") and _tool("pg_ctl")):
         pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
     folder = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
     if os.geteuid() == 0:
