@@ -13,7 +13,7 @@ import pytest
 from grader.errors import BuildFailed
 from grader.models import Snapshot, SubmissionImage
 from grader.pipeline import new_submission_id
-from grader.sandbox.docker import remove_submission_resources
+from grader.sandbox.docker import DockerSandbox, remove_submission_resources
 from grader.settings import Settings
 from grader.stages.build import build_image
 
@@ -37,7 +37,7 @@ def build(
         tree.mkdir()
         (tree / "requirements.txt").write_text(f"{requirements}# cold {uuid.uuid4().hex}\n")
         snapshot = Snapshot(submission_id=job, url=str(tree), ref=None, commit="0" * 40, path=tree)
-        image = build_image(snapshot, settings, engine)
+        image = build_image(snapshot, settings, DockerSandbox(engine, settings))
         built.append(image.deps_key)
         return image
 
