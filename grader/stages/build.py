@@ -189,7 +189,10 @@ def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox) -> Sub
             cached = False
             _install_dependencies(sandbox, settings, snapshot.submission_id, requirements, key)
     tag = f"{SUBMISSION_REPOSITORY}:{snapshot.submission_id}"
-    image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.submission_id)
+    # Builds on one layer take turns: the engine's classic builder fails ("failed to export image") when two
+    # builds commit the same layer (our fork server's, on the same dependency layer) at the same time.
+    with exclusive(settings.paths.locks_dir / f"image-{key}.lock"):
+        image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.submission_id)
     return SubmissionImage(
         submission_id=snapshot.submission_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
         requirements_sha256=hashlib.sha256(requirements).hexdigest(),

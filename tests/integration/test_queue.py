@@ -210,7 +210,7 @@ def test_ten_submissions_through_two_workers_match_in_process_grades(rig, repos,
         record = rig.record(sid)
         assert (record.status, record.score, record.max_score) == (
             expected[name].status, expected[name].score, expected[name].max_score), (name, record)
-        assert record.attempts == 1
+        assert record.attempts == 1, (name, record.last_error, rig.logs()[-4000:])
         report = json.loads(Path(record.report_path or "").read_text())
         assert (report["id"], report["status"], report["score"]) == (sid, record.status.value, record.score)
         owners.add(record.owner)
