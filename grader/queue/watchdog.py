@@ -17,11 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import docker
 import redis
@@ -31,8 +29,9 @@ from rq.job import Job, JobStatus
 from grader.assignments.model import AssignmentError, load_assignment
 from grader.db.store import Store, SubmissionRecord, utcnow
 from grader.models import Status, SubmissionRequest
+from grader.owner import current_owner, proc_stat, process_alive, split_owner
 from grader.queue.broker import enqueue_grading, grading_queue, new_job_id
-from grader.sandbox.docker import connect, current_owner, remove_submission_resources
+from grader.sandbox.docker import connect, remove_submission_resources
 from grader.sandbox.reaper import reap
 from grader.settings import Settings
 from grader.stages.report import infra_report, write_report
@@ -42,8 +41,8 @@ _PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def worker_owner() -> str:
-    """This process as the owner of a lease: the host, then the PID and start time the reaper uses."""
-    return f"{socket.gethostname()}/{current_owner()}"
+    """This process as the owner of a lease, in the one owner format (grader/owner.py)."""
+    return current_owner()
 
 
 def heartbeat_key(owner: str) -> str:
@@ -102,7 +101,7 @@ class Watchdog:
     def owner_dead(self, owner: str | None) -> bool:
         if not owner:
             return True
-        host, _, local = owner.rpartition("/")
+        host, local = split_owner(owner)
         if host == self.hostname:
             return not process_alive(local)
         return not self.connection.exists(heartbeat_key(owner))
@@ -133,7 +132,7 @@ class Watchdog:
             won = self.store.requeue(record.id, record.lease_token, job_id, error)
         if not won:
             return False  # another watchdog was first
-        host, _, local = (record.owner or "").rpartition("/")
+        host, local = split_owner(record.owner or "")
         if host == self.hostname:
             kill_orphans(local)
             self._reap(record.id)
@@ -197,23 +196,6 @@ class Watchdog:
         return status in _PENDING
 
 
-def _proc_stat(pid: str) -> tuple[str, str] | None:
-    """(state, start time) of a process, from /proc/<pid>/stat; None when there is none."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except (OSError, IndexError, ValueError):
-        return None
-    return fields[0], fields[19]
-
-
-def process_alive(local_owner: str) -> bool:
-    """Whether `pid:start` still runs. A zombie is dead: where PID 1 reaps no orphans (as on this
-    kind of machine) a killed worker stays one, and grader.sandbox.docker.owner_alive would call it alive."""
-    pid, _, start = local_owner.partition(":")
-    stat = _proc_stat(pid) if pid.isdigit() else None
-    return stat is not None and stat[1] == start and stat[0] != "Z"
-
-
 def kill_orphans(local_owner: str) -> None:
     """SIGKILL the process group a dead worker led (each worker leads its own, see grader.queue.workers).
 
@@ -224,7 +206,7 @@ def kill_orphans(local_owner: str) -> None:
     pid_text, _, start = local_owner.partition(":")
     if not pid_text.isdigit():
         return
-    stat = _proc_stat(pid_text)
+    stat = proc_stat(pid_text)
     if stat is not None and not (stat[0] == "Z" and stat[1] == start):
         return
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tarfile
 import time
 import uuid
@@ -20,6 +19,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from grader.errors import InfraError
+from grader.owner import current_owner
 from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer
 from grader.sandbox.limits import container_limits
 from grader.sandbox.transport import BASE_URL, unix_session
@@ -30,27 +30,6 @@ ROLE_LABEL = "grader.role"
 KIND_LABEL = "grader.kind"
 OWNER_LABEL = "grader.owner"
 LANE_LABEL = "grader.lane"
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks; None when it is gone or a zombie (dead, not yet reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
-
-
-def current_owner() -> str:
-    """This process, as `pid:start-time`, so a reused PID is not mistaken for the owner."""
-    pid = os.getpid()
-    return f"{pid}:{_start_time(pid)}"
-
-
-def owner_alive(owner: str) -> bool:
-    pid, _, started = owner.partition(":")
-    return pid.isdigit() and started != "" and _start_time(int(pid)) == started
 
 
 def connect(settings: Settings) -> docker.DockerClient:

@@ -14,8 +14,8 @@ import time
 from grader.assignments.model import Assignment
 from grader.errors import BootFailed, InfraError
 from grader.models import Pod, SubmissionImage
+from grader.owner import current_owner
 from grader.sandbox import ContainerSpec, ExecResult, Sandbox
-from grader.sandbox.docker import current_owner
 from grader.sandbox.forkserver import IMAGE_PATH
 from grader.sandbox.images import APP_UID
 from grader.sandbox.relay import SOCKET_NAME, socket_dir, start_relay

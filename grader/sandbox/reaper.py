@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import docker
 
-from grader.sandbox.docker import OWNER_LABEL, SUBMISSION_LABEL, owner_alive, remove_submission_resources
+from grader.owner import owner_alive
+from grader.sandbox.docker import OWNER_LABEL, SUBMISSION_LABEL, remove_submission_resources
 
 
 def _labels(resource: object) -> dict[str, str]:

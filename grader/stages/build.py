@@ -20,8 +20,9 @@ from pathlib import Path
 from grader.errors import BuildFailed, InfraError
 from grader.filelock import exclusive
 from grader.models import Snapshot, SubmissionImage
+from grader.owner import current_owner
 from grader.sandbox import ContainerSpec, Sandbox, forkserver
-from grader.sandbox.docker import KIND_LABEL, current_owner
+from grader.sandbox.docker import KIND_LABEL
 from grader.sandbox.images import APP_UID
 from grader.settings import Settings
 from grader.stages.requirements import read_requirements, requirement_options

@@ -17,8 +17,9 @@ from rq.job import Job
 from grader.db.engine import open_store
 from grader.db.schema import submissions
 from grader.db.store import Store, utcnow
+from grader.owner import process_alive
 from grader.queue.broker import connect_redis, embedded_url, grading_queue
-from grader.queue.watchdog import Watchdog, heartbeat_key, process_alive
+from grader.queue.watchdog import Watchdog, heartbeat_key
 from grader.settings import Settings
 from tests.integration.test_broker import shutdown
 
