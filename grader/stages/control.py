@@ -109,7 +109,7 @@ class ControlServer(socketserver.ThreadingUnixStreamServer):
         super().__init__(str(path), _Handler)
         path.chmod(0o600)
         self.lane, self.path = lane, path
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
