@@ -187,6 +187,7 @@ class SourceInfo(Frozen):
 
 class Timings(BaseModel):
     intake_s: float = 0.0
+    preflight_s: float = Field(0.0, description="The layout check on the host, between intake and build.")
     build_s: float = 0.0
     boot_s: float = Field(0.0, description="Every lane's app boot: the first lane's, then the others' (beside the suite).")
     lanes_boot_s: float = Field(0.0, description="The part of boot_s spent by lanes after the first, inside tests_s.")
@@ -196,11 +197,19 @@ class Timings(BaseModel):
 
 
 class Provenance(Frozen):
+    """Where the grade came from: the commit, the dependencies installed, the image, the assignment's version."""
+
     commit: str | None = None
-    requirements_sha256: str | None = None
+    requirements_sha256: str | None = Field(None, description="sha256 of the root requirements.txt as committed.")
     image_id: str | None = None
     assignment_version: str | None = None
     deps_cached: bool | None = None
+    dependency_format: str | None = Field(
+        None, description='What the dependencies were read from: "requirements", "uv.lock", "poetry.lock", '
+        '"Pipfile.lock" or "pyproject.toml".',
+    )
+    dependency_files: list[str] = Field([], description="The files read, relative to the root, e.g. requirements/prod.txt.")
+    dependencies_sha256: str | None = Field(None, description="sha256 of the normalized requirements text installed.")
 
 
 class GradeReport(Frozen):
@@ -211,6 +220,10 @@ class GradeReport(Frozen):
     source: SourceInfo
     status: Status
     reason: str = ""
+    warnings: list[str] = Field(
+        [], description="Findings that did not stop the grade, one sentence each: the file, the brief's sentence, "
+        "the consequence (e.g. no migrations/: the migrations category fails, the rest is graded).",
+    )
     score: float = 0.0
     max_score: float = 0.0
     categories: list[CategoryReport] = []

@@ -1,4 +1,4 @@
-"""The stages strung together: intake -> build -> boot -> suite -> score -> report.
+"""The stages strung together: intake -> preflight -> build -> boot -> suite -> score -> report.
 
 `grade_submission` returns the report and writes nothing: its callers (`grader grade`, the queue's job,
 `assignments check`, the bench) decide where it goes. It never raises for the candidate's faults, nor for
@@ -21,9 +21,10 @@ from grader.models import GradeReport, Provenance, SourceInfo, Stage, Status, Su
 from grader.sandbox import Sandbox
 from grader.sandbox.docker import DockerSandbox
 from grader.settings import Settings
-from grader.stages import build, intake, score, suite
+from grader.stages import build, intake, preflight, score, suite
 from grader.stages.boot import boot_app
 from grader.stages.report import build_report, infra_report
+from grader.stages.requirements import read_dependencies
 
 ProgressCallback = Callable[[Stage], None]
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def grade_submission(
     logs: dict[str, str] = {}
     categories = None
     limits: list[str] = []
+    warnings: list[str] = []
     status, reason = Status.graded, ""
     try:
         assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
@@ -65,16 +67,20 @@ def grade_submission(
         notify(Stage.intake)
         with _timed(timings, "intake_s"):
             snapshot = intake.fetch_snapshot(request, settings)
-        sandbox = sandbox or DockerSandbox.connect(settings)
         source = SourceInfo(url=snapshot.url, ref=snapshot.ref, commit=snapshot.commit)
         provenance.update(commit=snapshot.commit, requirements_sha256=snapshot.requirements_sha256)
+        with _timed(timings, "preflight_s"):  # the brief's layout, on the host: a refusal costs no build
+            warnings = preflight.check_layout(snapshot, assignment).warnings
+        sandbox = sandbox or DockerSandbox.connect(settings)
         notify(Stage.build)
         with _timed(timings, "build_s"):
-            image = build.build_image(snapshot, settings, sandbox)
+            dependencies = read_dependencies(snapshot)  # the policy, on the host, before any container
+            provenance.update(dependencies.provenance())
+            image = build.build_image(snapshot, settings, sandbox, dependencies)
         provenance.update(image_id=image.image_id, deps_cached=image.deps_cached)
         notify(Stage.boot)
         with _timed(timings, "boot_s"):
-            pod = boot_app(image, assignment, settings, sandbox)
+            pod = boot_app(image, assignment, settings, sandbox, source=snapshot.path)
         notify(Stage.suite)
         with _timed(timings, "tests_s"):
             outcomes = suite.run_suite(pod, assignment, settings, sandbox)
@@ -109,7 +115,7 @@ def grade_submission(
                 provenance=Provenance(**provenance), logs=logs,  # type: ignore[arg-type]
             )
     timings.total_s = round(time.monotonic() - started, 3)
-    return report.model_copy(update={"timings": timings, "limits_hit": limits})
+    return report.model_copy(update={"timings": timings, "limits_hit": limits, "warnings": warnings})
 
 
 def _clean_up(submission_id: str, settings: Settings, sandbox: Sandbox | None, logs: dict[str, str]) -> None:

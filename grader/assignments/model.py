@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -35,6 +37,67 @@ class Category(Strict):
     )
 
 
+class LayoutEntry(Strict):
+    """A file or folder the brief requires, checked on the host before the build (grader/stages/preflight.py)."""
+
+    path: str = Field(
+        description="Relative to the repository root, `/` between parts; a folder ends with `/` (`migrations/`).",
+    )
+    brief: str = Field(min_length=1, description="The sentence of the brief that asks for it, quoted in the reasons.")
+    missing: Literal["stop", "warn"] = Field(
+        "stop", description="`stop`: the grading ends `rejected` before the build; `warn`: a warning, still graded.",
+    )
+    exposes: list[str] = Field(
+        [], description="Module-level names a `.py` file must define or import (`app`); checked without importing it.",
+    )
+    look_for: list[str] = Field(
+        [], description="When a `.py` file is missing: top-level modules and packages binding one of these names are "
+        "listed as what was found instead (`app`, `create_app`).",
+    )
+    affects: list[str] = Field(
+        [], description="Ids of the categories that cannot pass without it; a `warn` entry names them.",
+    )
+
+    @property
+    def is_folder(self) -> bool:
+        return self.path.endswith("/")
+
+    @property
+    def name(self) -> str:
+        """The path as the reasons print it: `wsgi.py`, `migrations/`."""
+        return self.path
+
+    @field_validator("path")
+    @classmethod
+    def _relative_inside(cls, path: str) -> str:
+        parts = path.rstrip("/").split("/")
+        if not path.strip("/") or path.startswith("/") or "\\" in path or any(ord(c) < 32 for c in path):
+            raise ValueError(f"{path!r}: a path relative to the repository root, such as wsgi.py or migrations/")
+        if any(part in ("..", ".", "") for part in parts):
+            raise ValueError(f"{path!r}: no `.` or `..` parts and no empty ones; name the entry from the root")
+        return path
+
+    @field_validator("exposes", "look_for")
+    @classmethod
+    def _identifiers(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.isidentifier():
+                raise ValueError(f"{name!r} is not a Python name")
+        return names
+
+    @model_validator(mode="after")
+    def _names_need_a_module(self) -> LayoutEntry:
+        if (self.exposes or self.look_for) and not self.path.endswith(".py"):
+            raise ValueError(f"{self.path}: exposes and look_for apply only to a .py file")
+        if self.missing == "warn" and not self.affects:
+            raise ValueError(f"{self.path}: a `warn` entry names the categories it affects (affects = [...])")
+        return self
+
+
+def _words(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
 class RunSpec(Strict):
     """How the grader runs a submission."""
 
@@ -59,6 +122,9 @@ class Assignment(Strict):
     run: RunSpec = RunSpec()
     categories: list[Category] = Field(min_length=1)
     candidate_sees_tests: bool = Field(False, description="Whether candidates see hidden test names.")
+    layout: list[LayoutEntry] = Field(
+        [], description="Files and folders the brief requires, checked before the build (grader/stages/preflight.py).",
+    )
     folder: Path = Field(Path("."), exclude=True)
 
     @field_validator("categories")
@@ -85,6 +151,22 @@ class Assignment(Strict):
                     f"category {category.id!r}: idle_start applies only to the first category of a lane other than "
                     f"the first ({lanes[0][0].lane!r} boots its app as the grade's boot stage)"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _layout_is_consistent(self) -> Assignment:
+        paths = [entry.path.rstrip("/") for entry in self.layout]
+        if len(paths) != len(set(paths)):
+            raise ValueError(f"layout: each path once, got {[entry.path for entry in self.layout]}")
+        known = {c.id for c in self.categories}
+        for entry in self.layout:
+            if unknown := sorted(set(entry.affects) - known):
+                raise ValueError(f"layout {entry.path}: affects {unknown}, not categories of the assignment")
+        brief = self.folder / self.brief
+        text = _words(brief.read_text(errors="replace")) if self.layout and brief.is_file() else ""
+        for entry in self.layout if text else []:
+            if _words(entry.brief) not in text:
+                raise ValueError(f"layout {entry.path}: brief: the sentence is not in {self.brief}; quote it exactly")
         return self
 
     @property

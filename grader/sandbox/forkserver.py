@@ -16,7 +16,9 @@ The grader runs one on its own side too, with pytest and the harness imported, a
 hidden-suite process from it (see grader/stages/suite.py); it ends when the process that started it does.
 
 A command that is a console script of the environment (`flask`, `gunicorn`) or `python -m MODULE` with
-this Python is run in-process, as its wrapper script or `-m` would run it; anything else is exec'd.
+this Python is run in-process, as its wrapper script or `-m` would run it; anything else is exec'd. Gunicorn's
+`--config /dev/null` (how an assignment keeps a submission's gunicorn.conf.py out) is given to it as an empty
+configuration module, so the app's log does not open with Gunicorn's warning about the file's extension.
 Standard library only. The submission image carries this file at `IMAGE_PATH` (grader/stages/build.py copies
 it in, owned by root, under a read-only root), so a container's processes read as
 `python /usr/local/lib/grader/forkserver.py launch {...}` and then as the app's own commands, not as this
@@ -39,6 +41,7 @@ SOCKET_PATH = "/tmp/grader-forkserver.sock"
 IMAGE_PATH = "/usr/local/lib/grader/forkserver.py"
 _STARTED = b"started\n"
 _MAX_REQUEST = 1024 * 1024
+EMPTY_CONFIG = "grader_no_gunicorn_config"  # the module `--config /dev/null` becomes (see without_config_file)
 
 
 def preload(modules: list[str]) -> None:
@@ -99,6 +102,8 @@ def run_command(argv: list[str], scripts: dict[str, str]) -> None:
             why = "command not found" if isinstance(exc, FileNotFoundError) else str(exc.strerror).lower()
             print(f"{argv[0]}: {why}", file=sys.stderr, flush=True)
             sys.exit(127 if isinstance(exc, FileNotFoundError) else 126)
+    if argv[0] == "gunicorn":
+        argv = without_config_file(argv)
     bin_dir = os.path.dirname(sys.executable)
     sys.argv = [os.path.join(bin_dir, argv[0]), *argv[1:]]
     sys.path[0] = bin_dir
@@ -107,6 +112,23 @@ def run_command(argv: list[str], scripts: dict[str, str]) -> None:
     for part in attribute.strip().split("."):
         function = getattr(function, part)
     sys.exit(function())
+
+
+def without_config_file(argv: list[str]) -> list[str]:
+    """Gunicorn's argv with `--config /dev/null` (no configuration: not the candidate's ./gunicorn.conf.py) as an
+    empty configuration module instead, registered here: the same settings, without the warning Gunicorn
+    prints into the app's log about a configuration file without a `.py` extension."""
+    words, changed = list(argv), False
+    for index, word in enumerate(words):
+        if word in ("-c", "--config") and words[index + 1 : index + 2] == ["/dev/null"]:
+            words[index + 1], changed = f"python:{EMPTY_CONFIG}", True
+        elif word in ("-c/dev/null", "--config=/dev/null"):
+            words[index], changed = f"--config=python:{EMPTY_CONFIG}", True
+    if changed:
+        import types
+
+        sys.modules.setdefault(EMPTY_CONFIG, types.ModuleType(EMPTY_CONFIG, "No Gunicorn settings at all."))
+    return words
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -1,7 +1,8 @@
 """Stage 2: an image per submission: a cached dependency layer, then the candidate's code on top.
 
-The dependency layer is keyed by the base image, the installer recipe and the bytes of
-`requirements.txt`, so a resubmission or a common stack skips the install. The install runs in a
+The dependency layer is keyed by the base image, the installer recipe and the normalized dependency
+text of `stages/requirements.py` (whatever layout or lock format it came from), so a resubmission or a
+common stack skips the install. The install runs in a
 hardened container as the unprivileged app user, because installing runs code from the packages it
 builds. The installer is uv: the grader's own binary (from the `uv` package it depends on) is
 mounted read-only into the build container, so the base image does not carry it and its version
@@ -25,7 +26,8 @@ from grader.sandbox import ContainerSpec, Sandbox, forkserver
 from grader.sandbox.docker import KIND_LABEL
 from grader.sandbox.images import APP_UID
 from grader.settings import Settings
-from grader.stages.requirements import read_requirements, requirement_options
+from grader.stages.diagnose import explain_install_failure
+from grader.stages.requirements import Dependencies, read_dependencies, requirement_options
 
 DEPS_REPOSITORY = "grader-deps"
 SUBMISSION_REPOSITORY = "grader-submission"
@@ -35,12 +37,13 @@ INSTALLER = "uv-1"
 VENV = "/opt/venv"
 UV = "/run/uv/uv"  # where the grader's uv binary is mounted, read-only
 REQUIREMENTS = "/run/req/requirements.txt"
+CONSTRAINTS = "/run/req/constraints.txt"  # only when the requirements had `-c` includes
 # Per build, in the container's own writable layer (same filesystem as the venv, so uv hardlinks
 # instead of copying); removed before the commit, so it is neither shared nor saved in the layer.
 UV_CACHE = f"{VENV}/.uv-cache"
 
 
-def install_command(requirements: bytes) -> list[str]:
+def install_command(requirements: bytes, constraints: bool = False) -> list[str]:
     """`uv pip install` of requirements.txt into the venv, with pip's meaning of the options we allow.
 
     uv reads `--hash`, `--require-hashes`, `--only-binary` and `--no-binary` from the file itself.
@@ -58,10 +61,10 @@ def install_command(requirements: bytes) -> list[str]:
         command.append("--require-hashes")
     if "--pre" in options:
         command += ["--prerelease", "allow"]
-    return [*command, "-r", REQUIREMENTS]
+    return [*command, "-r", REQUIREMENTS, *(["-c", CONSTRAINTS] if constraints else [])]
 
 
-def install_script(requirements: bytes, settings: Settings) -> str:
+def install_script(requirements: bytes, settings: Settings, constraints: bool = False) -> str:
     """The build container's shell script: a venv on the base image's Python, the install, no cache left.
 
     The variables are exported by the script, not given to the container, so they do not end up in
@@ -73,7 +76,7 @@ def install_script(requirements: bytes, settings: Settings) -> str:
         "set -e",
         "export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items()),
         shlex.join(venv),
-        shlex.join(install_command(requirements)),
+        shlex.join(install_command(requirements, constraints)),
         f"rm -rf {shlex.quote(UV_CACHE)}",
     ])
 
@@ -97,33 +100,19 @@ def uv_binary(settings: Settings) -> Path:
     return path
 
 
-def install_error(tail: str, limit: int = 600) -> str:
-    """uv's own error for the report's reason: its last `error:` line, the indented causes, a `hint:`."""
-    lines = tail.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
-    if not starts:
-        return ""
-    block = [lines[starts[-1]].removeprefix("error:").strip()]
-    following = lines[starts[-1] + 1:]
-    while following and following[0].startswith((" ", "\t")) and following[0].strip():
-        block.append(following.pop(0).strip().removeprefix("cause:").strip())
-    text = ": ".join(block)
-    rest = [line for line in following if line.strip()]
-    if rest and rest[0].startswith("hint:"):
-        text += f" ({rest[0].strip()})"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _install_dependencies(sandbox: Sandbox, settings: Settings, submission_id: str, requirements: bytes, key: str) -> str:
-    """Install requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
+def _install_dependencies(sandbox: Sandbox, settings: Settings, submission_id: str, deps: Dependencies, key: str) -> str:
+    """Install the normalized requirements into /opt/venv in a throwaway container and commit it as the cached layer."""
     req_dir = settings.paths.work_dir / submission_id / "req"
     req_dir.mkdir(parents=True, exist_ok=True)
     req_dir.chmod(0o755)
-    (req_dir / "requirements.txt").write_bytes(requirements)
-    (req_dir / "requirements.txt").chmod(0o644)
+    files = {"requirements.txt": deps.requirements, **({"constraints.txt": deps.constraints} if deps.constraints else {})}
+    for name, content in files.items():
+        (req_dir / name).write_bytes(content)
+        (req_dir / name).chmod(0o644)
+    script = install_script(deps.requirements, settings, constraints=bool(deps.constraints))
     ca = str(settings.sandbox.ca_bundle)
     container = sandbox.start(ContainerSpec(
-        image=settings.sandbox.base_image, command=["/bin/sh", "-c", install_script(requirements, settings)],
+        image=settings.sandbox.base_image, command=["/bin/sh", "-c", script],
         submission_id=submission_id, role="build", owner=current_owner(), user=f"{APP_UID}:{APP_UID}",
         network=settings.sandbox.build_network, limits="build",
         binds=((str(req_dir), "/run/req"), (ca, ca), (str(uv_binary(settings)), UV)),
@@ -133,18 +122,18 @@ def _install_dependencies(sandbox: Sandbox, settings: Settings, submission_id: s
         tail = sandbox.logs(container, settings.sandbox.log_bytes)
         if code is None:
             raise BuildFailed(
-                f"installing requirements.txt took longer than {settings.timeouts.build_s:.0f} s (build time limit)",
+                f"installing {deps.label} took longer than {settings.timeouts.build_s:.0f} s (build time limit)",
                 log_tail=tail, limit="build_time",
             )
         if code != 0:
             if sandbox.state(container).oom_killed:
                 raise BuildFailed(
-                    f"installing requirements.txt ran out of memory (limit {settings.sandbox.memory})",
+                    f"installing {deps.label} ran out of memory (limit {settings.sandbox.memory})",
                     log_tail=tail, limit="memory",
                 )
-            error = install_error(tail)
+            error = explain_install_failure(tail)
             raise BuildFailed(
-                f"installing requirements.txt failed (uv exited with {code})"
+                f"installing {deps.label} failed (uv exited with {code})"
                 + (f": {error}" if error else "; see the build log below"),
                 log_tail=tail,
             )
@@ -171,24 +160,30 @@ def _context_tar(snapshot: Snapshot, deps_tag: str) -> io.BytesIO:
     return buffer
 
 
-def deps_key(base_id: str, requirements: bytes) -> str:
-    """The dependency layer's key: base image, installer recipe, requirements bytes."""
-    return hashlib.sha256(base_id.encode() + b"\0" + INSTALLER.encode() + b"\0" + requirements).hexdigest()[:32]
+def deps_key(base_id: str, requirements: bytes, constraints: bytes = b"") -> str:
+    """The dependency layer's key: base image, installer recipe, the normalized requirements (and constraints).
+
+    The texts are those of `read_dependencies`, not the candidate's bytes: the same pins in a split `-r`
+    layout, a flat file or a lock file give the same key, and so share one layer."""
+    extra = b"\0constraints\0" + constraints if constraints else b""
+    return hashlib.sha256(base_id.encode() + b"\0" + INSTALLER.encode() + b"\0" + requirements + extra).hexdigest()[:32]
 
 
-def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox) -> SubmissionImage:
-    """Return the submission's image, installing its requirements only when no cached layer matches."""
-    requirements = read_requirements(snapshot)
+def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox, deps: Dependencies | None = None) -> SubmissionImage:
+    """Return the submission's image, installing its dependencies only when no cached layer matches.
+
+    `deps` is `read_dependencies(snapshot)` when the caller has read them already (for the report's provenance)."""
+    deps = deps or read_dependencies(snapshot)
     base_id = sandbox.image_id(settings.sandbox.base_image)
     if base_id is None:
         raise InfraError(f"the base image {settings.sandbox.base_image} is missing; run `grader images build`")
-    key = deps_key(base_id, requirements)
+    key = deps_key(base_id, deps.requirements, deps.constraints)
     deps_tag = f"{DEPS_REPOSITORY}:{key}"
     cached = True
     with exclusive(settings.paths.locks_dir / f"deps-{key}.lock"):  # builds of one layer take turns
         if sandbox.image_id(deps_tag) is None:
             cached = False
-            _install_dependencies(sandbox, settings, snapshot.submission_id, requirements, key)
+            _install_dependencies(sandbox, settings, snapshot.submission_id, deps, key)
     tag = f"{SUBMISSION_REPOSITORY}:{snapshot.submission_id}"
     # Builds on one layer take turns: the engine's classic builder fails ("failed to export image") when two
     # builds commit the same layer (our fork server's, on the same dependency layer) at the same time.
@@ -196,5 +191,5 @@ def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox) -> Sub
         image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.submission_id)
     return SubmissionImage(
         submission_id=snapshot.submission_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
-        requirements_sha256=hashlib.sha256(requirements).hexdigest(),
+        requirements_sha256=deps.sha256,
     )

@@ -20,6 +20,7 @@ from grader.models import Pod
 from grader.sandbox import ExecResult, Sandbox, forkserver
 from grader.sandbox.pod import exec_in_app, ready_or_idle, restart_app, start_spare
 from grader.settings import Settings
+from grader.stages.diagnose import entry_point, refine_boot_failure
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
 MAX_SQL_OUTPUT = 4 * 1024 * 1024
@@ -104,7 +105,7 @@ class Lane:
         if serve:
             self.pod, failed = ready_or_idle(self.pod, self.sandbox, self.settings)
             if failed is not None:
-                failure = self._boot_failures[key] = _with_output(failed)
+                failure = self._boot_failures[key] = _with_output(refine_boot_failure(failed, entry=entry_point(self.pod.serve)))
                 raise failure from None
         self.needs_restore = not (setup and serve)
 
@@ -120,7 +121,8 @@ class Lane:
         try:
             pod = spare.result()
         except BootFailed as exc:
-            failure = self._boot_failures[(self.pod.serve, True)] = _with_output(exc)
+            refined = refine_boot_failure(exc, entry=entry_point(self.pod.serve))
+            failure = self._boot_failures[(self.pod.serve, True)] = _with_output(refined)
             raise failure from None
         self.sandbox.remove(self.pod.app_container)
         self.pod, self.state, self.needs_restore = pod, "", False

@@ -24,6 +24,7 @@ from grader.sandbox import Sandbox
 from grader.sandbox.pod import ready_or_idle, start_lane
 from grader.settings import Settings
 from grader.stages.control import ControlServer
+from grader.stages.diagnose import entry_point, refine_boot_failure
 from grader.stages.lane import Lane
 
 
@@ -77,14 +78,14 @@ def _boot_lane(
     pod: Pod, assignment: Assignment, settings: Settings, sandbox: Sandbox, index: int
 ) -> tuple[Pod, dict[str, BootFailed]]:
     """Another lane's pod, its app booted unless the lane starts idle. A boot that fails costs only the lane's
-    tests that need the app served: they fail at once with the app's output, and an idle app on the same
-    database takes its place, for the Flask CLI and SQL."""
+    tests that need the app served: they fail at once with its cause (when the app's output shows one) and the
+    output, and an idle app on the same database takes its place, for the Flask CLI and SQL."""
     lane_pod = start_lane(pod, assignment, settings, sandbox, index)
     serving = lane_pod.serving
     if not serving:
         return lane_pod, {}
     lane_pod, failed = ready_or_idle(lane_pod, sandbox, settings)
-    return lane_pod, ({} if failed is None else {serving: failed})
+    return lane_pod, ({} if failed is None else {serving: refine_boot_failure(failed, entry=entry_point(serving))})
 
 
 def schedule_lanes(

@@ -36,6 +36,7 @@ def build_report(
     timings: Timings | None = None,
     provenance: Provenance | None = None,
     logs: dict[str, str] | None = None,
+    warnings: list[str] | None = None,
 ) -> GradeReport:
     categories = categories or []
     graded = status is Status.graded
@@ -45,6 +46,7 @@ def build_report(
         source=source or SourceInfo(url=request.source, ref=request.ref),
         status=status,
         reason=reason,
+        warnings=list(warnings or []),
         score=round(sum(c.score for c in categories), 2) if graded else 0.0,
         max_score=assignment.max_score if assignment else 0.0,
         categories=categories,

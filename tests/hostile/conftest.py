@@ -8,7 +8,6 @@ that the grader does not hold yet can be a separate, xfail-marked test on the sa
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -357,21 +356,14 @@ def host_sentinel() -> Iterator[Sentinel]:
 
 
 def _ensure_dependency_layers(client: docker.DockerClient, root: Path) -> None:
-    """The two stacks' layers must be cached, since TIGHT builds offline; install them the normal way if not."""
-    from grader.stages.build import DEPS_REPOSITORY
+    """The two stacks' layers must be cached, since TIGHT builds offline."""
 
-    base_id = client.images.get(Settings().sandbox.base_image).id
-    for requirements in (FLASK_REQUIREMENTS, GUNICORN_REQUIREMENTS):
-        key = hashlib.sha256(base_id.encode() + b"\0" + requirements.encode()).hexdigest()[:32]
-        try:
-            client.images.get(f"{DEPS_REPOSITORY}:{key}")
-            continue
-        except docker.errors.ImageNotFound:
-            pass
-        repo = root / f"warm-{key[:8]}"
+    for index, requirements in enumerate((FLASK_REQUIREMENTS, GUNICORN_REQUIREMENTS)):
+        # graded once each, the normal way: a cached layer makes it a second's work, a missing one installs it
+        repo = root / f"warm-{index}"
         repo.mkdir()
         (repo / "requirements.txt").write_text(requirements)
-        (repo / "wsgi.py").write_text("raise SystemExit(3)\n")
+        (repo / "wsgi.py").write_text("raise SystemExit(3)\napp = None\n")
         _git(repo, "init", "-q", "-b", "main")
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "-m", "warm the dependency cache")

@@ -309,7 +309,8 @@ REQUIREMENT_ATTACKS = [
     pytest.param("-e ./evilpkg\n", 1, "'-e'", id="editable"),
     pytest.param("gunicorn==23.0.0\nevilpkg @ file:///app/evilpkg\n", 2, "installs from a URL or a path", id="direct-file-url"),
     pytest.param("git+https://evil.example/evil.git#egg=evil\n", 1, "installs from a URL or a path", id="vcs-url"),
-    pytest.param("-r evilpkg/more.txt\n", 1, "'-r'", id="nested-requirements"),
+    # an include is followed only to a file of the repository (the escapes: test_requirement_includes_escaping_...)
+    pytest.param("-r evilpkg/more.txt\n", 1, "evilpkg/more.txt does not exist", id="nested-requirements"),
 ]
 
 
@@ -659,6 +660,66 @@ def test_submodule_with_an_update_command_is_rejected(corpus: Corpus):
     assert "disallowed submodule update" in g.report.logs.get("output", ""), g.report.logs
     assert not (corpus.sentinel.folder / "update-ran").exists(), "the submodule's update command ran"
     assert_within(g, g.settings.timeouts.clone_s + SLACK_S)
+    assert_host_clean(corpus, g)
+
+
+# --- 18: requirement includes that leave the repository ----------------------------------------------
+
+
+def _spy_on_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the real path of every file this process opens (os.open and open) from now on: the grade runs
+    in-process, so a read of the sentinel by the grader itself would be seen here."""
+    import builtins
+    import io
+
+    opened: list[str] = []
+    real_os_open, real_open = os.open, builtins.open
+
+    def spy_os_open(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(path, str | bytes | os.PathLike):
+            opened.append(os.path.realpath(path))
+        return real_os_open(path, *args, **kwargs)
+
+    def spy_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(file, str | bytes | os.PathLike):
+            opened.append(os.path.realpath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", spy_os_open)
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(io, "open", spy_open)
+    return opened
+
+
+INCLUDE_ESCAPES = [
+    pytest.param("dotdot", lambda s: "../" * 16 + str(s.path).lstrip("/"), None, "is outside the repository", id="dotdot"),
+    pytest.param("absolute", lambda s: str(s.path), None, "is an absolute path", id="absolute"),
+    pytest.param("file-link", lambda s: "deps/extra.txt", lambda s: {"deps/extra.txt": str(s.path)},
+                 "is a symbolic link", id="file-symlink"),
+    pytest.param("dir-link", lambda s: "deps/" + s.path.name, lambda s: {"deps": str(s.folder)},
+                 "is a symbolic link", id="directory-symlink"),
+]
+
+
+@pytest.mark.parametrize(("name", "include", "links", "says"), INCLUDE_ESCAPES)
+def test_requirement_includes_escaping_the_repository_are_build_failed_unread(
+    corpus: Corpus, monkeypatch: pytest.MonkeyPatch, name, include, links, says
+):
+    """`-r` to the host sentinel, by `..`, by an absolute path, through a file link or a directory link: build_failed
+    naming requirements.txt line 2, before any container; the grader never opened the sentinel."""
+    sentinel = corpus.sentinel
+    opened = _spy_on_opens(monkeypatch)
+
+    def make() -> Path:
+        files = corpus.files_of("include_escape", INCLUDE=include(sentinel))
+        return corpus.repo(files, links=links(sentinel) if links else None)  # type: ignore[arg-type]
+
+    g = corpus.grade(f"include_escape-{name}", make)
+    assert_status(g, Status.build_failed)
+    assert g.report.reason.startswith("requirements.txt line 2: ") and says in g.report.reason, g.report.reason
+    assert g.report.timings.boot_s == 0 and g.report.provenance.image_id is None, "an image was built"
+    assert str(sentinel.path) not in opened, "the grader opened the host sentinel"
+    assert_within(g, SLACK_S)
     assert_host_clean(corpus, g)
 
 

@@ -15,7 +15,10 @@ from grader.stages.report import write_report
 
 BOOT_FAILS = {
     "requirements.txt": "gunicorn==23.0.0\n",
-    "wsgi.py": 'import sys\nprint("boom: DATABASE_URL handling crashed at import", file=sys.stderr)\nraise SystemExit(3)\n',
+    "wsgi.py": (
+        'import sys\nprint("boom: DATABASE_URL handling crashed at import", file=sys.stderr)\nraise SystemExit(3)\n'
+        "app = None\n"  # never reached; the preflight only looks for the name
+    ),
 }
 
 

@@ -130,7 +130,7 @@ def test_missing_requirements_is_build_failed(grade, git_repo):
 def test_failing_install_is_build_failed_with_log_tail(grade, git_repo):
     """An install that fails is build_failed; the reason says what uv said and the report keeps its output."""
     name = f"no-such-package-{uuid.uuid4().hex[:8]}"
-    report = grade(str(git_repo(files={"requirements.txt": f"{name}==1.0\n"})))
+    report = grade(str(git_repo(files={"requirements.txt": f"{name}==1.0\n", "wsgi.py": "app = None\n"})))
     assert report.status is Status.build_failed
     assert "uv exited" in report.reason
     assert f"{name} was not found in the package registry" in report.reason

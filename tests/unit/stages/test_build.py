@@ -18,10 +18,10 @@ from grader.stages.build import (
     VENV,
     deps_key,
     install_command,
-    install_error,
     install_script,
     uv_binary,
 )
+from grader.stages.diagnose import explain_install_failure
 
 PLAIN = b"# pinned\nflask==3.1.3\ngunicorn==23.0.0  # server\n"
 
@@ -119,7 +119,7 @@ def test_deps_key_names_the_installer_so_pip_layers_are_not_reused():
     assert deps_key(base, PLAIN) != deps_key("sha256:" + "2" * 64, PLAIN)
 
 
-def test_install_error_keeps_uvs_message_causes_and_hint():
+def test_install_failure_keeps_uvs_message_causes_and_hint():
     tail = (
         "Using Python 3.11.2 environment at: /opt/venv\n"
         "  × No solution found when resolving dependencies:\n"
@@ -129,17 +129,18 @@ def test_install_error_keeps_uvs_message_causes_and_hint():
         "\n"
         "hint: check the name\n"
     )
-    assert install_error(tail) == (
+    assert explain_install_failure(tail) == (
+        "`no-such-package-1a2b==1.0` cannot be installed: "
         "No solution found when resolving dependencies: Because no-such-package-1a2b was not found in the "
         "package registry and you require no-such-package-1a2b==1.0, we can conclude that your requirements are "
         "unsatisfiable. (hint: check the name)"
     )
-    assert install_error("error: Failed to download `x==1`\n  cause: Hash mismatch for `x==1`\n\n    Expected:\n") == (
+    assert explain_install_failure("error: Failed to download `x==1`\n  cause: Hash mismatch for `x==1`\n\n    Expected:\n") == (
         "Failed to download `x==1`: Hash mismatch for `x==1`"
     )
-    assert install_error("error: first\nerror: last\n") == "last"
-    assert install_error("Killed\n") == ""
-    assert len(install_error("error: " + "x" * 5000)) == 600
+    assert explain_install_failure("error: first\nerror: last\n") == "last"
+    assert explain_install_failure("Killed\n") == ""
+    assert len(explain_install_failure("error: " + "x" * 5000)) == 600
 
 
 def test_uv_binary_is_the_installed_packages_executable():

@@ -6,3 +6,5 @@ print("CPUSPIN start", file=sys.stderr, flush=True)
 n = 0
 while True:
     n += 1
+
+app = None  # never reached; the brief asks wsgi.py to bind `app`, and the preflight checks it

@@ -15,3 +15,5 @@ while True:
             print(f"FORKBOMB fork failed after {forks} forks: {exc}", file=sys.stderr, flush=True)
             origin = -1  # report once per worker, then keep trying, as a bomb does
         time.sleep(0.05)
+
+app = None  # never reached; the brief asks wsgi.py to bind `app`, and the preflight checks it
