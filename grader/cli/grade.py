@@ -54,6 +54,8 @@ def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:
     else:
         console.print(f"[bold]{report.assignment}[/bold] {report.id}: [red]{report.status.value}[/red]")
         console.print(f"  reason: {report.reason}")
+    for warning in report.warnings:
+        console.print(f"  warning: {warning}", markup=False, highlight=False)
     if report.limits_hit:
         console.print(f"  limits hit: {', '.join(report.limits_hit)}")
     timings = report.timings
