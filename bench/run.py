@@ -38,7 +38,9 @@ def _repository(root: Path, cold: bool) -> Path:
     shutil.copytree(REFERENCE, repo, ignore=shutil.ignore_patterns("__pycache__", "expected.toml"))
     if cold:
         with open(repo / "requirements.txt", "a") as handle:
-            handle.write(f"# bench cold {uuid.uuid4().hex}\n")
+            # a comment no longer changes the layer's key (the normalized text does); a requirement whose marker
+            # is false does, and installs nothing
+            handle.write(f"bench-cold-{uuid.uuid4().hex}==1.0; python_version < '3'\n")
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "reference"]):
         subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=repo, check=True)
     return repo

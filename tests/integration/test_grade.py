@@ -147,7 +147,7 @@ def test_app_exiting_at_start_is_boot_failed_with_stderr(grade, git_repo):
 
 def test_second_grade_of_same_requirements_skips_install(grade, git_repo):
     """Two submissions with the same requirements.txt install once: the second reuses the cached layer."""
-    marker = f"# cache-test {uuid.uuid4().hex}\n"
+    marker = f"cache-test-{uuid.uuid4().hex}==1.0; python_version < '3'\n"  # unique after normalizing, never installed
     requirements = (REFERENCE / "requirements.txt").read_text() + marker
     first = grade(str(git_repo(files={"requirements.txt": requirements, **BOOT_FAILS_WITHOUT_REQS})), boot_timeout_s=10)
     second = grade(str(git_repo(files={"requirements.txt": requirements, **BOOT_FAILS_WITHOUT_REQS})), boot_timeout_s=10)

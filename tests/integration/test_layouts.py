@@ -48,7 +48,25 @@ def test_split_requirements_behind_r_and_c_get_full_marks(grade, git_repo, tmp_p
         "requirements/constraints.txt": "Werkzeug==3.1.9\nclick==8.5.1\n",
     })
     started = time.monotonic()
-    _full_marks(grade(str(git_repo(tree))), started)
+    report = grade(str(git_repo(tree)))
+    _full_marks(report, started)
+    assert report.provenance.dependency_format == "requirements"
+    assert report.provenance.dependency_files == [
+        "requirements.txt", "requirements/prod.txt", "requirements/base.txt", "requirements/constraints.txt",
+    ], report.provenance
+    assert report.provenance.dependencies_sha256
+
+
+def test_an_include_cycle_is_build_failed_naming_the_chain_before_any_build(grade, git_repo, tmp_path):
+    """requirements.txt -> a.txt -> requirements.txt: refused in the policy, before any container starts."""
+    tree = _reference_without_requirements(
+        tmp_path, {"requirements.txt": "-r a.txt\n", "a.txt": "Flask==3.1.3\n-r requirements.txt\n"},
+    )
+    report = grade(str(git_repo(tree)))
+    print(f"{report.status.value} in {report.timings.total_s:.2f} s: {report.reason}")
+    assert report.status is Status.build_failed, report.reason
+    assert "a.txt line 2" in report.reason and "cycle" in report.reason, report.reason
+    assert report.provenance.image_id is None, "nothing was built"
 
 
 def test_pyproject_only_gets_full_marks(grade, git_repo, tmp_path):
