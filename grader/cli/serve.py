@@ -13,7 +13,7 @@ from types import FrameType
 
 import typer
 
-from grader.cli.helpers import configure_logging, infra_errors, load_settings, log_settings
+from grader.cli.helpers import configure_logging, infra_errors, load_settings, log_settings, open_store_or_fail
 from grader.db.engine import open_store
 from grader.queue.broker import connect_redis, redis_url
 from grader.settings import Settings
@@ -43,7 +43,7 @@ def serve(
         connect_redis(settings)
     settings = settings.replace(redis_url=redis_url(settings))
     log_settings(settings, logging.INFO)
-    open_store(settings).engine.dispose()  # the schema, upgraded once before the processes start
+    open_store_or_fail(settings).engine.dispose()  # the schema, upgraded once before the processes start
     secret_key(settings)  # made once, then read by every web process
     children: list[tuple[str, multiprocessing.process.BaseProcess | subprocess.Popen[bytes]]] = []
     if workers:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import IntegrityError
 
-from grader.cli.helpers import EXIT_REJECTED, fail, load_settings
-from grader.db.engine import open_store
+from grader.cli.helpers import EXIT_REJECTED, fail, load_settings, open_store_or_fail
 
 app = typer.Typer(no_args_is_help=True, help="Staff accounts of the web app.")
 
@@ -25,7 +24,7 @@ def users_create(
         raise fail(f"--role must be admin or reviewer, not {role!r}", EXIT_REJECTED)
     if len(password) < 8:
         raise fail("the password needs at least 8 characters", EXIT_REJECTED)
-    staff = Users(open_store(load_settings()).engine)
+    staff = Users(open_store_or_fail(load_settings()).engine)
     try:
         user = staff.create_user(email, password, Role(role))
     except IntegrityError:

@@ -161,3 +161,11 @@ def test_the_top_level_help_lists_every_command() -> None:
     names = ["grade", "reap", "submit", "status", "worker", "regrade", "serve", "images", "assignments", "users"]
     lines = [line.strip("│ ").split(" ")[0] for line in result.stdout.splitlines()]
     assert [line for line in lines if line in names] == names
+
+
+def test_an_unusable_database_exits_3_without_its_password(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`users create` on a database that refuses connections: exit 3, one message, the URL's password hidden."""
+    monkeypatch.setenv("GRADER_DATABASE_URL", "postgresql://grader:secretpw@127.0.0.1:1/grader")
+    result = runner.invoke(app, ["users", "create", "ann@example.com", "--role", "admin", "--password", "long-enough-1"])
+    assert result.exit_code == EXIT_INFRA, result.output
+    assert "is not usable" in result.output and "secretpw" not in result.output and "Traceback" not in result.output
