@@ -215,6 +215,14 @@ def load_assignment(assignments_dir: Path, assignment_id: str) -> Assignment:
     return load_assignment_folder(folder)
 
 
+def assignment_or_none(assignments_dir: Path, assignment_id: str) -> Assignment | None:
+    """The assignment, or None when it is gone or broken: for a report or page that must be made anyway."""
+    try:
+        return load_assignment(assignments_dir, assignment_id)
+    except AssignmentError:
+        return None
+
+
 def load_assignment_folder(folder: Path) -> Assignment:
     path = folder / "assignment.toml"
     try:

@@ -25,7 +25,7 @@ from rq import get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from grader.assignments.model import AssignmentError, load_assignment
+from grader.assignments.model import assignment_or_none
 from grader.db.store import Store, SubmissionRecord
 from grader.models import GradeReport, Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission
@@ -129,11 +129,7 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 
 def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, staging: Path) -> GradeReport:
     """A report for a grading that ended without one (job timeout, a crash of ours), so status points to one."""
-    try:
-        assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
-    except AssignmentError:
-        assignment = None
-    report = infra_report(request, assignment, reason)
+    report = infra_report(request, assignment_or_none(settings.paths.assignments_dir, request.assignment), reason)
     write_report(report, staging)
     return report
 

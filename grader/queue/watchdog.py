@@ -26,7 +26,7 @@ import redis
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from grader.assignments.model import AssignmentError, load_assignment
+from grader.assignments.model import assignment_or_none
 from grader.db.store import Store, SubmissionRecord, utcnow
 from grader.models import Status, SubmissionRequest
 from grader.owner import current_owner, proc_stat, process_alive, split_owner
@@ -147,11 +147,7 @@ class Watchdog:
         """The last ending of a submission whose gradings keep dying: infra_error, with a report that says so."""
         assert record.lease_token is not None
         request = SubmissionRequest(id=record.id, source=record.source, ref=record.ref, assignment=record.assignment)
-        try:
-            assignment = load_assignment(self.settings.paths.assignments_dir, record.assignment)
-        except AssignmentError:
-            assignment = None
-        report = infra_report(request, assignment, error)
+        report = infra_report(request, assignment_or_none(self.settings.paths.assignments_dir, record.assignment), error)
         reports = self.settings.paths.reports_dir
 
         def publish() -> None:

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from grader.assignments.model import AssignmentError, load_assignment
+from grader.assignments.model import AssignmentError, assignment_or_none, load_assignment
 from grader.db.store import SubmissionRecord, utcnow
 from grader.submissions import (
     PROGRESS_WORDS,
@@ -99,10 +99,7 @@ def status(token: str) -> str:
 def status_json(token: str) -> Response:
     g = _g()
     record = _record(token)
-    try:
-        assignment = load_assignment(g.settings.paths.assignments_dir, record.assignment)
-    except AssignmentError:
-        assignment = None
+    assignment = assignment_or_none(g.settings.paths.assignments_dir, record.assignment)
     body = status_payload(record, g.store.queue_position(record.id))
     body.pop("report", None)  # a server path: not the candidate's business
     body["result"] = candidate_view(record, assignment) if record.final else None
