@@ -155,11 +155,11 @@ class TestResult(TestReport):
 
 
 class SuiteSession(Frozen):
-    """All the hidden suite's pytest process is given: where to talk HTTP and where to ask for everything else.
-    No settings, no secret, no database URL and no engine: the lane's control socket does the rest."""
+    """All the hidden suite's pytest process is given: where to ask for the app (its control socket answers with
+    the relay's socket to talk HTTP through) and how long a request may take. No settings, no secret, no
+    database URL and no engine."""
 
     control_socket: Path = Field(description="The lane's control socket (grader/stages/control.py).")
-    socket_path: Path = Field(description="The relay's socket of the lane's app when the suite starts.")
     request_timeout_s: float
 
 

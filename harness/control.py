@@ -39,8 +39,8 @@ class AppControl:
         self._stream = self._socket.makefile("rwb")
         self.request_timeout_s = session.request_timeout_s
         self._number = 0
-        self.pod = AppView(session.socket_path, "", "")
-        self._ask("describe")
+        self.pod: AppView
+        self._ask("describe")  # every answer names the app as it is now: its socket, container and image
 
     def _ask(self, op: str, **args: Any) -> Any:
         """One request and its answer. Answers carry the request's number: a test stopped at its time limit

@@ -61,9 +61,7 @@ def run_lanes(
         )
         server = ControlServer(lane, folder / "control.sock")
         try:
-            session = SuiteSession(
-                control_socket=server.path, socket_path=lane_pod.socket_path, request_timeout_s=settings.timeouts.request_s,
-            )
+            session = SuiteSession(control_socket=server.path, request_timeout_s=settings.timeouts.request_s)
             files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
             result = run_tests(session, files, categories[0].lane)
         finally:
