@@ -133,6 +133,16 @@ class Exchange(Frozen):
 
 
 
+class Severity(str, Enum):
+    """What kind of harm a lost test or a review finding means; security findings are shown first."""
+
+    security = "security"
+    correctness = "correctness"
+    robustness = "robustness"
+    contract = "contract"
+    maintainability = "maintainability"
+
+
 class TestReport(Frozen):
     """One hidden test's outcome as the report shows it."""
 
@@ -144,6 +154,15 @@ class TestReport(Frozen):
     message: str = ""
     duration_s: float = 0.0
     exchanges: list[Exchange] = []
+    points: float = Field(0.0, description="The share of its category's points this test carries (its weight).")
+    rerun: TestOutcome | None = Field(
+        None, description="A failed test's outcome when re-run once for diagnosis, right after its lane; never scored.",
+    )
+
+    @property
+    def intermittent(self) -> bool:
+        """Failed, then passed when re-run: usually per-process state or a race."""
+        return self.outcome in (TestOutcome.failed, TestOutcome.error) and self.rerun is TestOutcome.passed
 
 
 class TestResult(TestReport):
@@ -179,6 +198,72 @@ class CategoryReport(Frozen):
     tests: list[TestReport]
 
 
+class LostTest(Frozen):
+    """One row of "why this score": a test that cost points, with its evidence and how to see it yourself."""
+
+    category: str
+    test: str = Field(description="The hidden test's id; the candidate's view never shows it unless allowed.")
+    title: str
+    points: float = Field(description="Points this test cost.")
+    rubric: str = Field(description="The line of the brief's rubric the test checks.")
+    severity: Severity
+    evidence: str = Field("", description="The failing request and response, or the command output, trimmed.")
+    reproduce: str = Field("", description="A curl line or a `flask --app wsgi ...` command to run against your own instance.")
+    intermittent: bool = Field(False, description="It passed when re-run for diagnosis (the score keeps the failure).")
+
+
+class Summary(Frozen):
+    """Why this score: a verdict, then each lost test, security findings first whatever their points."""
+
+    verdict: str
+    lost: list[LostTest] = []
+    caveats: list[str] = Field([], description="What limits the confidence in the grade: intermittent tests, limits hit.")
+
+
+class Finding(Frozen):
+    """One finding of the code review: never scored, shown beside the score."""
+
+    rule: str = Field(description="`ruff:S105` for a linter's rule, `grader:<name>` for our own checks.")
+    severity: Severity
+    file: str = Field(description="Relative to the repository root.")
+    line: int = 0
+    snippet: str = ""
+    message: str = Field(description="What was found and why it matters.")
+
+
+class CodeReview(Frozen):
+    """Static review of the candidate's code: parsed, never imported or run on the grader's side."""
+
+    findings: list[Finding] = []
+    metrics: dict[str, float | int | str] = Field({}, description="Sizes and complexity, e.g. python_lines, largest_module.")
+    error: str = Field("", description="Why the review is incomplete (its time or memory limit), when it is.")
+    duration_s: float = 0.0
+
+
+class FollowUp(Frozen):
+    """A question for the interview, chosen by what the grade and the review found."""
+
+    question: str
+    because: list[str] = Field(description="The test ids, category ids or review rules that chose it; `depth` for a depth probe.")
+    strong_answer: list[str] = Field(description="What a strong answer includes.")
+    depth: bool = Field(False, description="A question that probes depth, asked whatever the grade.")
+
+
+class CandidateTests(Frozen):
+    """The candidate's own tests, run in the sandbox with coverage; never scored."""
+
+    ran: bool
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failing: list[str] = Field([], description="Ids of the tests that failed or errored, capped.")
+    coverage_percent: float | None = Field(None, description="Line coverage of the candidate's package, when measured.")
+    output_tail: str = ""
+    note: str = Field("", description="Why they did not run, or what stopped them (no tests, the time budget).")
+    duration_s: float = 0.0
+
+
 class SourceInfo(Frozen):
     url: str
     ref: str | None = None
@@ -192,6 +277,10 @@ class Timings(BaseModel):
     boot_s: float = Field(0.0, description="Every lane's app boot: the first lane's, then the others' (beside the suite).")
     lanes_boot_s: float = Field(0.0, description="The part of boot_s spent by lanes after the first, inside tests_s.")
     tests_s: float = 0.0
+    reruns_s: float = Field(0.0, description="The part of tests_s spent re-running failed tests for diagnosis.")
+    review_s: float = Field(0.0, description="The static review, on the host, beside the build and the suite.")
+    candidate_tests_s: float = Field(0.0, description="The candidate's own tests, in a lane beside the suite when a slot is free.")
+    wait_s: float = Field(0.0, description="Time after the suite spent waiting for the review or the candidate's tests.")
     report_s: float = 0.0
     total_s: float = 0.0
 
@@ -233,3 +322,7 @@ class GradeReport(Frozen):
     created_at: datetime
     logs: dict[str, str] = Field({}, description="Tails of build and app output, capped.")
     limits_hit: list[str] = Field([], description="Sandbox limits the submission ran into, e.g. memory, boot_time.")
+    summary: Summary | None = Field(None, description="Why this score; None when nothing was graded.")
+    review: CodeReview | None = Field(None, description="The static code review, beside the score, never inside it.")
+    follow_ups: list[FollowUp] = []
+    candidate_tests: CandidateTests | None = None

@@ -85,6 +85,10 @@ class SandboxSettings(_Group):
     pids: int = Field(256, description="Process limit of an app or build container.")
     cpus: float = Field(1.0, description="CPU quota of an app or build container.")
     data_size: str = Field("64m", description="Size of the app's writable data area and of /tmp.")
+    review_memory_mb: int = Field(768, ge=64, description="Address space of the static review's process on the host.")
+    diagnosis_reruns: int = Field(
+        12, ge=0, description="Failed hidden tests re-run once each for diagnosis (never for score), per lane; 0: none.",
+    )
     log_bytes: int = Field(64 * 1024, description="Bytes of a container's output kept for a report.")
     engine_log_max_size: str = Field("1m", description="Cap on the engine's own log file of a container.")
     parallel_lanes: bool = Field(
@@ -115,6 +119,10 @@ class Timeouts(_Group):
     test_s: float = Field(60, description="One hidden test, including its requests.")
     exec_s: float = Field(60, description="One command run in the app container by a test.")
     suite_s: float = Field(600, description="The whole hidden suite (the pytest process is killed).")
+    review_s: float = Field(10, gt=0, description="The static review of the candidate's code, on the host (killed after).")
+    candidate_tests_s: float = Field(
+        90, gt=0, description="The candidate's own tests in the sandbox, with coverage (the container is killed after).",
+    )
     job_s: float = Field(
         0, ge=0,
         description="Wall clock of one grading job in a worker; 0 means the sum of the stage limits (clone, build, "
@@ -125,7 +133,7 @@ class Timeouts(_Group):
 
     @property
     def stages_s(self) -> float:
-        return self.clone_s + self.build_s + self.boot_s + self.suite_s
+        return self.clone_s + self.build_s + self.boot_s + self.suite_s + self.candidate_tests_s
 
     @property
     def job_limit_s(self) -> float:
@@ -137,7 +145,7 @@ class Timeouts(_Group):
         if self.job_s and self.job_s < self.stages_s:
             raise ValueError(
                 f"job_timeout_s ({self.job_s:.0f}) is below the sum of the stage limits ({self.stages_s:.0f} s: "
-                "clone, build, boot, suite); raise it or leave it at 0 to derive it"
+                "clone, build, boot, suite, candidate tests); raise it or leave it at 0 to derive it"
             )
         return self
 

@@ -129,7 +129,7 @@ def test_job_timeout_is_derived_from_the_stage_limits():
     """By default a job may use every stage's limit; an explicit limit below their sum is refused."""
     from pydantic import ValidationError
 
-    settings = Settings(clone_timeout_s=10, build_timeout_s=20, boot_timeout_s=5, suite_timeout_s=60)
-    assert settings.timeouts.job_limit_s == 10 + 20 + 5 + 60 + 120
+    settings = Settings(clone_timeout_s=10, build_timeout_s=20, boot_timeout_s=5, suite_timeout_s=60, candidate_tests_s=30)
+    assert settings.timeouts.job_limit_s == 10 + 20 + 5 + 60 + 30 + 120
     with pytest.raises(ValidationError, match="below the sum of the stage limits"):
         Settings(suite_timeout_s=600, job_timeout_s=600)
