@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.assignments.model import Assignment, AssignmentError, category_of_file, load_assignment_folder, test_functions
+from grader.assignments.rubric import matches
 from grader.models import GradeReport, Status, SubmissionRequest, TestOutcome
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
@@ -38,6 +39,9 @@ class Expectation(BaseModel):
     category: str = Field("", description="Empty for a correct solution.")
     must_fail: list[str] = []
     base: str = Field("reference", description="The whole-tree solution a flaw.patch applies to; a whole tree has none.")
+    points_lost_at_least: float = Field(
+        0, ge=0, description="The flaw's category must lose at least this many points (a security flaw costs a real share).",
+    )
 
 
 class SolutionCheck(BaseModel):
@@ -49,10 +53,11 @@ class SolutionCheck(BaseModel):
     scores: dict[str, tuple[float, float]]
     unexpected_failures: list[str] = Field(description="Tests that failed but are not in must_fail.")
     undetected: list[str] = Field(description="Tests in must_fail that passed.")
+    undercharged: str = Field("", description="Why the flaw cost less than points_lost_at_least, when it did.")
 
     @property
     def ok(self) -> bool:
-        return self.status is Status.graded and not self.unexpected_failures and not self.undetected
+        return self.status is Status.graded and not self.unexpected_failures and not self.undetected and not self.undercharged
 
 
 class CheckResult(BaseModel):
@@ -266,16 +271,18 @@ def _as_repository(solution: Path, workdir: Path) -> Path:
 
 def compare(name: str, expectation: Expectation, report: GradeReport) -> SolutionCheck:
     failed = {t.id for c in report.categories for t in c.tests if t.outcome in (TestOutcome.failed, TestOutcome.error)}
-
-    def matches(test_id: str, pattern: str) -> bool:
-        return test_id == pattern or ("[" not in pattern and test_id.startswith(pattern + "["))
-
-    unexpected = sorted(t for t in failed if not any(matches(t, p) for p in expectation.must_fail))
-    undetected = sorted(p for p in expectation.must_fail if not any(matches(t, p) for t in failed))
+    unexpected = sorted(t for t in failed if not any(matches(p, t) for p in expectation.must_fail))
+    undetected = sorted(p for p in expectation.must_fail if not any(matches(p, t) for t in failed))
+    scores = {c.id: (c.score, c.max_score) for c in report.categories}
+    score, maximum = scores.get(expectation.category, (0.0, 0.0))
+    undercharged = (
+        f"{expectation.category} lost {maximum - score:g} points, expected.toml says at least "
+        f"{expectation.points_lost_at_least:g}"
+        if expectation.category in scores and maximum - score < expectation.points_lost_at_least else ""
+    )
     return SolutionCheck(
-        name=name, expectation=expectation, status=report.status, reason=report.reason,
-        scores={c.id: (c.score, c.max_score) for c in report.categories},
-        unexpected_failures=unexpected, undetected=undetected,
+        name=name, expectation=expectation, status=report.status, reason=report.reason, scores=scores,
+        unexpected_failures=unexpected, undetected=undetected, undercharged=undercharged,
     )
 
 

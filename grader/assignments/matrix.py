@@ -50,4 +50,6 @@ def surprises(result: CheckResult) -> list[str]:
             lines.append(f"{check.name}: {test_id} failed but expected.toml does not name it")
         for test_id in check.undetected:
             lines.append(f"{check.name}: {test_id} passed but expected.toml says it must fail")
+        if check.undercharged:
+            lines.append(f"{check.name}: {check.undercharged}")
     return lines

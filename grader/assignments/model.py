@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from grader.assignments.rubric import TestSpec, matches, spec_of
+from grader.models import Severity
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -28,6 +31,10 @@ class Category(Strict):
         "main", pattern=r"^[a-z][a-z0-9]{0,11}$",
         description="Categories of one lane run in order against one app; lanes run at the same time, each with "
         "its own app, database and socket (e.g. migrations, which drive only the Flask CLI, beside the HTTP suites).",
+    )
+    rubric: str = Field("", description="The line of the brief's rubric this category covers, quoted in the report.")
+    severity: Severity = Field(
+        Severity.correctness, description="The severity of a lost test of this category, unless `[[tests]]` says otherwise.",
     )
     idle_start: bool = Field(
         False,
@@ -125,6 +132,10 @@ class Assignment(Strict):
     layout: list[LayoutEntry] = Field(
         [], description="Files and folders the brief requires, checked before the build (grader/stages/preflight.py).",
     )
+    tests: list[TestSpec] = Field(
+        [], description="What the assignment says of particular hidden tests: weights, severity, rubric, reproduction.",
+    )
+    questions: str = Field("questions.toml", description="The follow-up question bank (grader/assignments/questions.py).")
     folder: Path = Field(Path("."), exclude=True)
 
     @field_validator("categories")
@@ -168,6 +179,45 @@ class Assignment(Strict):
             if _words(entry.brief) not in text:
                 raise ValueError(f"layout {entry.path}: brief: the sentence is not in {self.brief}; quote it exactly")
         return self
+
+    @model_validator(mode="after")
+    def _tests_are_consistent(self) -> Assignment:
+        by_file = {f"test_{c.id}.py": c for c in self.categories}
+        quoted = [(f"category {c.id}", c.rubric) for c in self.categories if c.rubric]
+        for spec in self.tests:
+            category = by_file.get(spec.file)
+            if category is None:
+                raise ValueError(f"tests {spec.name!r}: {spec.file} is not the hidden test file of a category")
+            if other := [p for p in spec.match if p.split("::", 1)[0] != spec.file]:
+                raise ValueError(f"tests {spec.name!r}: {other} are not in {spec.file}; one entry, one file")
+            path = self.tests_dir / spec.file
+            names = test_functions(path) if path.is_file() else None
+            for pattern in spec.match if names is not None else []:
+                function = pattern.split("::", 1)[1].split("[", 1)[0]
+                if not any(matches(f"{spec.file}::{function}", f"{spec.file}::{name}") for name in names or ()):
+                    raise ValueError(f"tests {spec.name!r}: {pattern!r} matches no test function of {spec.file}")
+            if spec.rubric:
+                quoted.append((f"tests {spec.name!r}", spec.rubric))
+        for category in self.categories:
+            declared = sum(s.points or 0 for s in self.tests if s.file == f"test_{category.id}.py")
+            if declared >= category.weight:
+                raise ValueError(
+                    f"category {category.id}: its weighted tests carry {declared:g} of its {category.weight:g} points; "
+                    "leave a share for its other tests"
+                )
+        brief = self.folder / self.brief
+        text = _words(brief.read_text(errors="replace")) if quoted and brief.is_file() else ""
+        for where, sentence in quoted if text else []:
+            if _words(sentence) not in text:
+                raise ValueError(f"{where}: rubric: the sentence is not in {self.brief}; quote it exactly")
+        return self
+
+    def spec_of(self, test_id: str) -> TestSpec | None:
+        """What `[[tests]]` says of this hidden test, if anything."""
+        return spec_of(self.tests, test_id)
+
+    def specs_of(self, category: Category) -> list[TestSpec]:
+        return [spec for spec in self.tests if spec.file == f"test_{category.id}.py"]
 
     @property
     def tests_dir(self) -> Path:

@@ -124,6 +124,16 @@ def authenticated_as(client) -> str | None:
     return body.get("username") if isinstance(body, dict) else None
 
 
+def tamper_session(client, real) -> None:
+    """Give `client` the cookies of the logged-in `real`, each with its last characters changed (a forged session)."""
+    jar = list(real.cookies)
+    assert jar, "logging in through POST /api/login left no cookie to tamper with"
+    for cookie in jar:
+        value = cookie.value or ""
+        tail = "".join("A" if ch != "A" else "B" for ch in value[-4:])
+        client.cookies.set(cookie.name, value[:-4] + tail, domain=cookie.domain, path=cookie.path)
+
+
 def create_note(client, title: str, body: str = "") -> dict:
     response = client.post("/api/notes", json={"title": title, "body": body})
     expect_status(response, 201, f"creating a note titled {title!r}")

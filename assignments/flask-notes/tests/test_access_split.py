@@ -24,6 +24,7 @@ from conftest import (
     location_is_local,
     next_param,
     resolve_location,
+    tamper_session,
     unique_name,
 )
 
@@ -76,13 +77,7 @@ def test_api_without_session_is_401_json(client, shared_users, method, path, pay
 
 def test_api_with_tampered_session_cookie_is_401_json(client, shared_users):
     """An API call with a forged (tampered) session cookie answers 401 JSON, not 200 and not a redirect."""
-    real, _ = shared_users.take()
-    jar = list(real.cookies)
-    assert jar, "logging in through POST /api/login left no cookie to tamper with"
-    for cookie in jar:
-        value = cookie.value or ""
-        tail = "".join("A" if ch != "A" else "B" for ch in value[-4:])
-        client.cookies.set(cookie.name, value[:-4] + tail, domain=cookie.domain, path=cookie.path)
+    tamper_session(client, shared_users.take()[0])
     response = client.get("/api/notes")
     _expect_401_json(response, "GET /api/notes with a tampered session cookie")
 

@@ -26,6 +26,7 @@ from conftest import (
     readable,
     register,
     table_columns,
+    tamper_session,
     unique_name,
 )
 
@@ -207,6 +208,17 @@ def test_logout_ends_the_session(client, shared_users):
     assert me.status_code != 200, f"after logout, GET /api/me should no longer succeed; {describe(me)}"
     notes = client.get("/api/notes")
     assert notes.status_code != 200, f"after logout, GET /api/notes should no longer succeed; {describe(notes)}"
+
+
+def test_forged_session_cookie_is_refused(client, shared_users):
+    """A forged (tampered) session cookie never authenticates: no 2xx from /api/me or /api/notes with it.
+
+    Which refusal (401 JSON, 403, a redirect) is the access_split category's business; here only whether it
+    is accepted counts."""
+    tamper_session(client, shared_users.take()[0])
+    for path in ("/api/me", "/api/notes"):
+        response = client.get(path)
+        assert not 200 <= response.status_code < 300, f"GET {path} with a forged session cookie was accepted; {describe(response)}"
 
 
 # --- the session cookie and stored passwords ----------------------------------------------------

@@ -45,6 +45,15 @@ def test_expected_failures_match():
     assert compare("sol", expectation, report).ok
 
 
+def test_a_flaw_that_costs_less_than_expected_is_a_mismatch():
+    """points_lost_at_least proves the weights: a security flaw that costs a small share is a mismatch."""
+    expectation = Expectation(flaw="x", category="auth", must_fail=["test_auth.py::test_a"], points_lost_at_least=10)
+    report = _report({"test_auth.py::test_a": TestOutcome.failed})
+    cheap = report.model_copy(update={"categories": [report.categories[0].model_copy(update={"score": 23})]})
+    assert compare("sol", expectation, report).ok
+    assert compare("sol", expectation, cheap).undercharged == "auth lost 2 points, expected.toml says at least 10"
+
+
 def test_surprise_failure_and_undetected_flaw_are_mismatches():
     """An unnamed failure and a named test that passed are both reported."""
     expectation = Expectation(flaw="x", category="auth", must_fail=["test_auth.py::test_a"])
