@@ -126,6 +126,7 @@ class Exchange(Frozen):
     method: str
     url: str
     request_body: str = ""
+    request_content_type: str = Field("", description="application/json or a form's type, as the test sent it.")
     status: int | None = None
     response_headers: dict[str, str] = {}
     response_body: str = ""
@@ -188,6 +189,7 @@ class SuiteOutcomes(Frozen):
     app_log_tail: str = ""
     limits_hit: list[str] = []
     lane_boot_s: float = Field(0.0, description="Seconds the lanes after the first spent booting their apps.")
+    rerun_s: float = Field(0.0, description="Seconds the lanes spent re-running failed tests for diagnosis.")
 
 
 class CategoryReport(Frozen):

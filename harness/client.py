@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -26,6 +28,16 @@ def _excerpt(data: Any) -> str:
         data = data.decode("utf-8", errors="replace")
     text = str(data)
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+def _request_body(kwargs: dict[str, Any]) -> tuple[Any, str]:
+    """The body as it went on the wire (JSON as JSON, a form urlencoded), so a report can replay it with curl."""
+    if kwargs.get("json") is not None:
+        return json.dumps(kwargs["json"], default=str), "application/json"
+    data = kwargs.get("data")
+    if isinstance(data, dict | list):
+        return urlencode(data), "application/x-www-form-urlencoded"
+    return data, ""
 
 
 def _read_capped(response: requests.Response) -> None:
@@ -71,17 +83,21 @@ class SandboxClient:
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
-        body = kwargs.get("json", kwargs.get("data"))
+        body, content_type = _request_body(kwargs)
         try:
             response = self.session.request(method, BASE_URL + path, stream=True, **kwargs)
             _read_capped(response)
         except requests.RequestException as exc:
-            self._record(Exchange(method=method, url=path, request_body=_excerpt(body), response_body=f"no response: {exc}"))
+            self._record(Exchange(
+                method=method, url=path, request_body=_excerpt(body), request_content_type=content_type,
+                response_body=f"no response: {exc}",
+            ))
             raise
         headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
         self._record(
             Exchange(
-                method=method, url=path, request_body=_excerpt(body), status=response.status_code,
+                method=method, url=path, request_body=_excerpt(body), request_content_type=content_type,
+                status=response.status_code,
                 response_headers=headers, response_body=_excerpt(response.content),
             )
         )

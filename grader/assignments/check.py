@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from grader.assignments.model import Assignment, AssignmentError, category_of_file, load_assignment_folder, test_functions
+from grader.assignments.questions import load_bank
 from grader.assignments.rubric import matches
 from grader.models import GradeReport, Status, SubmissionRequest, TestOutcome
 from grader.pipeline import grade_submission, new_submission_id
@@ -215,6 +216,10 @@ def validate_assignment(folder: Path, apply_patches: bool = True) -> list[str]:
     problems: list[str] = []
     if not (folder / assignment.brief).is_file():
         problems.append(f"{folder / 'assignment.toml'}: brief: {assignment.brief} does not exist")
+    try:
+        load_bank(assignment)
+    except AssignmentError as exc:
+        problems.append(str(exc))
     functions: dict[str, set[str]] = {}
     for category in assignment.categories:
         path = assignment.tests_dir / f"test_{category.id}.py"

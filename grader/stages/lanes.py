@@ -9,6 +9,7 @@ pytest processes ask it for restarts over each lane's control socket.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import IO
 
 from grader.assignments.model import Assignment, Category
-from grader.errors import BootFailed
+from grader.errors import BootFailed, InfraError
 from grader.filelock import take_free_slot
-from grader.models import Pod, SuiteSession, TestResult
+from grader.models import Pod, SuiteSession, TestOutcome, TestResult
 from grader.sandbox import Sandbox
 from grader.sandbox.pod import ready_or_idle, start_lane
 from grader.settings import Settings
@@ -36,9 +37,11 @@ class LaneResult:
     results: list[TestResult]
     stopped: str = ""
     boot_s: float = 0.0
+    rerun_s: float = 0.0
 
 
 RunTests = Callable[[SuiteSession, list[str], str], LaneResult]
+log = logging.getLogger(__name__)
 
 
 def run_lanes(
@@ -64,12 +67,37 @@ def run_lanes(
             session = SuiteSession(control_socket=server.path, request_timeout_s=settings.timeouts.request_s)
             files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
             result = run_tests(session, files, categories[0].lane)
+            rerun_started = time.monotonic()
+            results = result.results if result.stopped else rerun_failures(result.results, session, assignment, settings, run_tests)
+            rerun_s = round(time.monotonic() - rerun_started, 3)
         finally:
             server.close()
             lane.close()
-        return LaneResult(result.results, result.stopped, boot_s)
+        return LaneResult(results, result.stopped, boot_s, rerun_s)
 
     return schedule_lanes(assignment.lanes(), run_lane, settings)
+
+
+def rerun_failures(
+    results: list[TestResult], session: SuiteSession, assignment: Assignment, settings: Settings, run_tests: RunTests,
+) -> list[TestResult]:
+    """Re-run each failed test once, in the same lane, for diagnosis only: the outcome is kept in `rerun` and the
+    score keeps the first. Tests stopped at their time limit, or never run to the end, are not re-run."""
+    failed = [
+        r for r in results
+        if r.outcome in (TestOutcome.failed, TestOutcome.error)
+        and not r.message.startswith(("Failed: Timeout", "not run"))
+    ][: settings.sandbox.diagnosis_reruns]
+    if not failed:
+        return results
+    ids = [str(assignment.tests_dir / r.id) for r in failed]
+    try:
+        again = run_tests(session, ids, f"{failed[0].category}-rerun")
+    except InfraError as exc:  # the diagnosis is lost, not the grade
+        log.warning("re-running failed tests for diagnosis failed: %s", exc.reason)
+        return results
+    outcomes = {} if again.stopped else {r.id: r.outcome for r in again.results}
+    return [r.model_copy(update={"rerun": outcomes[r.id]}) if r.id in outcomes else r for r in results]
 
 
 def _boot_lane(

@@ -133,6 +133,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: San
     return SuiteOutcomes(
         results=results, stopped_reason=stopped, app_log_tail=_app_log(sandbox, pod, settings), limits_hit=limits,
         lane_boot_s=round(sum(lane.boot_s for lane in finished), 3),
+        rerun_s=round(sum(lane.rerun_s for lane in finished), 3),
     )
 
 
@@ -183,7 +184,7 @@ def run_pytest(
 def _not_run(files: list[str], reason: str) -> list[TestResult]:
     """Placeholders for a phase that could not run: one error per test function, so the category scores 0."""
     results = []
-    for file in files:
+    for file in dict.fromkeys(file.split("::", 1)[0] for file in files):  # a re-run names node ids
         path = Path(file)
         for name in sorted(test_functions(path)):
             results.append(

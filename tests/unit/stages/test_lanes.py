@@ -11,7 +11,8 @@ import pytest
 
 from grader.filelock import take_free_slot
 from grader.settings import Settings
-from grader.stages.lanes import LaneResult, schedule_lanes
+from grader.models import TestOutcome, TestResult
+from grader.stages.lanes import LaneResult, rerun_failures, schedule_lanes
 
 
 class Recorder:
@@ -95,3 +96,32 @@ def test_default_slots_are_one_per_core_plus_one(settings):
     """0 means the default: a lane waits on its app part of the time, so one more lane than cores fits."""
     assert settings.replace(lane_slots=0).sandbox.lane_slot_count == (os.cpu_count() or 1) + 1
     assert settings.replace(lane_slots=5).sandbox.lane_slot_count == 5
+
+
+def _result(test: str, outcome: str, message: str = "") -> TestResult:
+    return TestResult(id=test, title=test, category="auth", outcome=TestOutcome(outcome), message=message)
+
+
+def test_failed_tests_are_re_run_once_for_diagnosis_and_the_first_outcome_stays(settings, tmp_path):
+    """A failure that passes on its re-run is kept failed, with `rerun` passed (intermittent); a timeout is not re-run."""
+    from grader.assignments.model import load_assignment
+    from grader.models import SuiteSession
+
+    notes = load_assignment(settings.paths.assignments_dir, "flask-notes")
+    asked: list[list[str]] = []
+
+    def run_tests(session: SuiteSession, files: list[str], lane: str) -> LaneResult:
+        asked.append(files)
+        return LaneResult([_result("test_auth.py::test_a", "passed"), _result("test_auth.py::test_b[x]", "failed")])
+
+    first = [
+        _result("test_auth.py::test_a", "failed"), _result("test_auth.py::test_b[x]", "error"),
+        _result("test_auth.py::test_c", "failed", "Failed: Timeout >60.0s"), _result("test_auth.py::test_d", "passed"),
+    ]
+    session = SuiteSession(control_socket=tmp_path / "c.sock", request_timeout_s=1)
+    again = rerun_failures(first, session, notes, settings, run_tests)
+    assert asked == [[str(notes.tests_dir / "test_auth.py::test_a"), str(notes.tests_dir / "test_auth.py::test_b[x]")]]
+    assert [(r.outcome.value, r.rerun and r.rerun.value, r.intermittent) for r in again] == [
+        ("failed", "passed", True), ("error", "failed", False), ("failed", None, False), ("passed", None, False),
+    ]
+    assert rerun_failures(first, session, notes, settings.replace(diagnosis_reruns=0), run_tests) == first
