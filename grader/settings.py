@@ -211,9 +211,17 @@ class WebSettings(_Group):
     webhook_poll_s: float = Field(2, gt=0, description="How often `grader serve` looks for finished grades to report.")
 
 
+class ReportSettings(_Group):
+    """What a report carries beside the score; each part can be switched off (the bench measures what they cost)."""
+
+    code_review: bool = Field(True, description="Review the candidate's code statically (grader/review/).")
+    own_tests: bool = Field(True, description="Run the candidate's own tests in the sandbox, with coverage.")
+    pdf: bool = Field(True, description="Write report.pdf beside report.json (WeasyPrint).")
+
+
 _GROUPS: dict[str, type[_Group]] = {
     "paths": Paths, "intake": IntakeSettings, "sandbox": SandboxSettings, "timeouts": Timeouts,
-    "queue": QueueSettings, "database": DatabaseSettings, "web": WebSettings,
+    "queue": QueueSettings, "database": DatabaseSettings, "web": WebSettings, "report": ReportSettings,
 }
 _RENAMED = {
     "harness_image": ("sandbox", "relay_image"), "redis_url": ("queue", "redis_url"), "database_url": ("database", "url"),
@@ -279,6 +287,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = QueueSettings()
     database: DatabaseSettings = DatabaseSettings()
     web: WebSettings = WebSettings()
+    report: ReportSettings = ReportSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,9 +1,9 @@
 """What `assignment.toml` says of particular hidden tests (`[[tests]]`): their weight, severity, rubric line and
 reproduction; and how a category's points are shared among its tests.
 
-Most tests of a category share its points equally. An entry of `[[tests]]` with `points` is one check: its
-tests (ids or patterns) carry those points together, lost once when any of them fails, so a flaw that several
-tests see (three open-redirect variants) costs the check's points, not three times a small share.
+Most tests of a category share its points equally. A spec (an entry of `[[tests]]`) with `points` weighs its
+tests (ids or patterns) together: they carry those points, lost once when any of them fails, so a flaw that
+several tests see (three open-redirect variants) costs the spec's points, not three times a small share.
 """
 
 from __future__ import annotations
@@ -18,18 +18,18 @@ from grader.models import Severity, TestOutcome
 
 
 class TestSpec(BaseModel):
-    """One `[[tests]]` entry: a check made of one or more hidden tests."""
+    """One `[[tests]]` entry: what the assignment says of one or more hidden tests."""
 
     __test__ = False
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(min_length=1, description="What the check is, in a few words: `password storage`.")
+    name: str = Field(min_length=1, description="What its tests look at, in a few words: `password storage`.")
     match: list[str] = Field(
         min_length=1, description="Test ids (`test_auth.py::test_x`) or fnmatch patterns; an id without `[...]` "
         "also matches its parametrized variants.",
     )
     points: float | None = Field(
-        None, gt=0, description="Points of its category the check carries, lost once when any of its tests fails; "
+        None, gt=0, description="Points of its category its tests carry together, lost once when any of them fails; "
         "the category's other tests share the rest equally. None: it shares like any other test.",
     )
     severity: Severity | None = Field(None, description="Overrides the category's severity for these tests.")
@@ -78,7 +78,7 @@ class TestPoints:
 
 
 def share_points(weight: float, outcomes: Sequence[tuple[str, TestOutcome]], specs: Sequence[TestSpec]) -> TestPoints:
-    """Share a category's `weight` among its tests. A check with points earns them when all of its counted tests
+    """Share a category's `weight` among its tests. A spec with points earns them when all of its counted tests
     passed and loses them at once otherwise, its failed tests sharing the loss; the other tests share the rest.
     Skipped tests count for nothing and the points of what was counted are scaled back up to `weight`."""
     counted = [(test, outcome) for test, outcome in outcomes if outcome is not TestOutcome.skipped]

@@ -56,11 +56,37 @@ def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:
         console.print(f"  reason: {report.reason}")
     for warning in report.warnings:
         console.print(f"  warning: {warning}", markup=False, highlight=False)
+    _print_judgement(console, report)
     if report.limits_hit:
         console.print(f"  limits hit: {', '.join(report.limits_hit)}")
     timings = report.timings
     console.print(
         f"  timings: intake {timings.intake_s:.1f}s, build {timings.build_s:.1f}s, boot {timings.boot_s:.1f}s, "
-        f"tests {timings.tests_s:.1f}s, total {timings.total_s:.1f}s"
+        f"tests {timings.tests_s:.1f}s, total {timings.total_s:.1f}s; beside: review {timings.review_s:.1f}s, "
+        f"own tests {timings.candidate_tests_s:.1f}s, waited {timings.wait_s:.1f}s for them"
     )
     console.print(f"  report: {folder / 'report.json'}  {folder / 'report.html'}")
+
+
+def _print_judgement(console: Console, report: GradeReport) -> None:
+    """The verdict, the lost points, and one line each for the review, the candidate's tests and the questions."""
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
+    if report.summary is not None:
+        say(f"  verdict: {report.summary.verdict}")
+        for row in report.summary.lost[:8]:
+            flag = ", intermittent" if row.intermittent else ""
+            say(f"    -{row.points:g} {row.category}: {row.title} [{row.severity.value}{flag}]")
+        if len(report.summary.lost) > 8:
+            say(f"    ... and {len(report.summary.lost) - 8} more in the report")
+    if report.review is not None:
+        security = sum(f.severity.value == "security" for f in report.review.findings)
+        say(f"  review: {len(report.review.findings)} findings, {security} security (not scored) {report.review.error}".rstrip())
+    tests = report.candidate_tests
+    if tests is not None:
+        coverage = f", coverage {tests.coverage_percent:g} %" if tests.coverage_percent is not None else ""
+        counts = f"{tests.passed} passed, {tests.failed} failed, {tests.errors} errors{coverage}" if tests.ran else ""
+        say(f"  own tests: {'; '.join(part for part in (counts, tests.note) if part)}")
+    if report.follow_ups:
+        say(f"  follow-up questions: {len(report.follow_ups)} (in the report)")

@@ -45,6 +45,8 @@ class FakeSandbox:
     boot_fails: Callable[[ContainerSpec], str | None] = lambda spec: None
     """A spec -> the app's output when its boot must fail (it exits with code 3), else None."""
     on_exec: Callable[[list[str]], ExecResult] = lambda argv: ExecResult(0, "", False)
+    on_start: Callable[[FakeContainer], None] = lambda container: None
+    """Called with each container just started, to give it output or another status (e.g. a tests container's)."""
     http: HttpApp | None = None
     containers: dict[str, FakeContainer] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class FakeSandbox:
         elif spec.role == "relay" and self.http is not None:
             self._serve_http(container.id, Path(spec.writable_binds[0][0]) / "app.sock")
         self.containers[container.id] = container
+        self.on_start(container)
         return container.id
 
     def wait(self, container_id: str, timeout: float) -> int | None:

@@ -57,6 +57,18 @@ def start_lane(first: Pod, assignment: Assignment, settings: Settings, sandbox: 
     return _start(first.submission_id, first.image, assignment, settings, sandbox, lane=lane)
 
 
+def app_environment(assignment: Assignment, database_path: str) -> dict[str, str]:
+    """What the app's processes get: a fresh SECRET_KEY of their own, and the assignment's run.env with
+    `{database_path}` filled in. Nothing of the grader's."""
+    return {
+        "SECRET_KEY": secrets.token_hex(32),
+        "HOME": "/tmp",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        **{key: value.format(database_path=database_path) for key, value in assignment.run.env.items()},
+    }
+
+
 def _start(job: str, image: str, assignment: Assignment, settings: Settings, sandbox: Sandbox, lane: int) -> Pod:
     categories = assignment.lanes()[lane]
     lane_id = categories[0].lane
@@ -65,14 +77,7 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, san
     owner = current_owner()
     started_at = time.time()
     relay = start_relay(sandbox, settings, submission_id=job, owner=owner, folder=folder, port=run.port, lane=lane_id)
-    secret_key = secrets.token_hex(32)
-    environment = {
-        "SECRET_KEY": secret_key,
-        "HOME": "/tmp",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-        **{key: value.format(database_path=run.database_path) for key, value in run.env.items()},
-    }
+    environment = app_environment(assignment, run.database_path)
     pod = Pod(
         submission_id=job, owner=owner, image=image, started_at=started_at, app_container="", relay_container=relay,
         volume=_new_volume(sandbox, job, owner, settings), socket_path=folder / SOCKET_NAME,

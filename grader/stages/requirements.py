@@ -12,6 +12,8 @@ is ever opened. The first of these at the repository root is used (a lock file w
 Every format becomes one normalized requirements text (and, for `-c`, a constraints text), each line under
 one policy: packages by name and version from the grader's index, no URLs, paths, environment variables or
 options that change where packages come from. That text is what is installed and what keys the layer.
+A repository with tests of its own also gets the grader's test tools in that text (`with_test_tools`), so
+the layer that runs them is keyed, installed and hashed for the report with them.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import os
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.errors import BuildFailed
 from grader.models import Snapshot
 from grader.stages import dependency_formats
+from grader.stages.candidate_tests import find_tests
 from grader.stages.intake import read_regular_file
 
 MAX_REQUIREMENTS_BYTES = 256 * 1024  # one requirements file
@@ -38,6 +41,9 @@ MAX_LOCK_BYTES = 4 * 1024 * 1024  # uv.lock, poetry.lock, Pipfile.lock, pyprojec
 # The documented precedence: the first of these present at the root is read.
 FORMATS = ("requirements.txt", "uv.lock", "poetry.lock", "Pipfile.lock", "pyproject.toml")
 
+# The grader's own versions of the tools that run a candidate's tests (stages/candidate_tests.py).
+TEST_TOOLS = ("pytest==9.2.0", "coverage==7.17.3")
+
 
 @dataclass(frozen=True)
 class Dependencies:
@@ -47,6 +53,7 @@ class Dependencies:
     files: tuple[str, ...]  # paths relative to the repository root, in the order they were read
     requirements: bytes
     constraints: bytes = b""
+    tools: tuple[str, ...] = ()  # the lines of TEST_TOOLS added to `requirements` (the repository has tests)
 
     @property
     def text(self) -> bytes:
@@ -59,16 +66,22 @@ class Dependencies:
 
     @property
     def label(self) -> str:
-        """How a build reason names the input: `requirements.txt`, or `the packages locked in uv.lock`."""
+        """How a build reason names the input: `requirements.txt`, or `the packages locked in uv.lock`; with the
+        test tools when the grader added them, since a conflict with them is not the candidate's own list."""
         if self.format == "requirements":
-            return "requirements.txt"
-        if self.format == "pyproject.toml":
-            return f"the dependencies of {self.files[0]}"
-        return f"the packages locked in {self.files[0]}"
+            label = "requirements.txt"
+        elif self.format == "pyproject.toml":
+            label = f"the dependencies of {self.files[0]}"
+        else:
+            label = f"the packages locked in {self.files[0]}"
+        return label + (f" with the grader's test tools ({', '.join(self.tools)})" if self.tools else "")
 
     def provenance(self) -> dict[str, object]:
         """The report's provenance fields for these dependencies."""
-        return {"dependency_format": self.format, "dependency_files": list(self.files), "dependencies_sha256": self.sha256}
+        return {
+            "dependency_format": self.format, "dependency_files": list(self.files), "dependencies_sha256": self.sha256,
+            "test_tools": list(self.tools),
+        }
 
 
 # --- the line policy ------------------------------------------------------------------------------
@@ -278,8 +291,41 @@ def read_requirements_txt(root: Path) -> Dependencies:
     )
 
 
+def _names(text: bytes) -> set[str]:
+    """The (normalized) package names that normalized requirements text lists."""
+    lines = text.decode().splitlines()
+    return {match.group(1) for line in lines if not line.startswith("-") and (match := _NAME.match(line))}
+
+
+def with_test_tools(deps: Dependencies) -> Dependencies:
+    """The dependencies plus each test tool the candidate does not list: their own pytest (or coverage) wins.
+
+    A tool only their constraints name is added unpinned, so that their constraint picks its version. With
+    `--hash` lines nothing is added: hash-checking would need a hash of every tool and of their dependencies.
+    """
+    if requirement_options(deps.requirements) & {"--hash", "--require-hashes"}:
+        return deps
+    listed, constrained = _names(deps.requirements), _names(deps.constraints)
+    added = []
+    for pin in TEST_TOOLS:
+        name = pin.split("==")[0]
+        if name not in listed:
+            added.append(name if name in constrained else pin)
+    if not added:
+        return deps
+    lines = deps.requirements.decode().splitlines()
+    return replace(deps, requirements=_unique_sorted([*lines, *added]), tools=tuple(added))
+
+
 def read_dependencies(snapshot: Snapshot) -> Dependencies:
-    """The submission's dependencies from the first format present at its root (see FORMATS)."""
+    """The submission's dependencies from the first format present at its root (see FORMATS), with the test
+    tools when the repository has tests."""
+    deps = _read_format(snapshot)
+    return with_test_tools(deps) if find_tests(snapshot.path) is not None else deps
+
+
+def _read_format(snapshot: Snapshot) -> Dependencies:
+    """The dependencies as the candidate listed them, from the first format present."""
     root = Path(os.path.realpath(snapshot.path))
     present = [name for name in FORMATS if os.path.lexists(root / name)]
     if not present:

@@ -358,18 +358,23 @@ def host_sentinel() -> Iterator[Sentinel]:
 def _ensure_dependency_layers(client: docker.DockerClient, root: Path) -> None:
     """The two stacks' layers must be cached, since TIGHT builds offline."""
 
-    for index, requirements in enumerate((FLASK_REQUIREMENTS, GUNICORN_REQUIREMENTS)):
-        # graded once each, the normal way: a cached layer makes it a second's work, a missing one installs it
+    stacks = ((FLASK_REQUIREMENTS, False), (FLASK_REQUIREMENTS, True), (GUNICORN_REQUIREMENTS, False))
+    for index, (requirements, with_tests) in enumerate(stacks):
+        # graded once each, the normal way: a cached layer makes it a second's work, a missing one installs it;
+        # a tree with tests gets the grader's test tools in its layer (the reference has tests)
         repo = root / f"warm-{index}"
         repo.mkdir()
         (repo / "requirements.txt").write_text(requirements)
         (repo / "wsgi.py").write_text("raise SystemExit(3)\napp = None\n")
+        if with_tests:
+            (repo / "tests").mkdir()
+            (repo / "tests" / "test_warm.py").write_text("def test_warm():\n    pass\n")
         _git(repo, "init", "-q", "-b", "main")
         _git(repo, "add", "-A")
         _git(repo, "commit", "-q", "-m", "warm the dependency cache")
         settings = Settings(data_dir=root / "warm-var", reports_dir=root / "warm-reports")
         request = SubmissionRequest(id=new_submission_id(), source=str(repo), assignment="flask-notes")
-        quick = settings.replace(boot_timeout_s=5)
+        quick = settings.replace(boot_timeout_s=5, own_tests=False, code_review=False)
         report = grade_submission(request, quick, sandbox=DockerSandbox(client, quick))
         assert report.status is Status.boot_failed, f"warming the dependency layer failed: {report.reason}"
 

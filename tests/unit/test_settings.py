@@ -51,8 +51,8 @@ def test_replace_takes_flat_names_and_validates_again():
 
 
 def test_the_job_limit_is_derived_from_the_stage_limits():
-    timeouts = Settings(clone_timeout_s=10, build_timeout_s=20, boot_timeout_s=5, suite_timeout_s=60).timeouts
-    assert timeouts.job_limit_s == 10 + 20 + 5 + 60 + 120
+    timeouts = Settings(clone_timeout_s=10, build_timeout_s=20, boot_timeout_s=5, suite_timeout_s=60, candidate_tests_s=30).timeouts
+    assert timeouts.job_limit_s == 10 + 20 + 5 + 60 + 30 + 120
 
 
 def test_jobs_queued_before_the_renovation_still_resolve():

@@ -115,7 +115,7 @@ def test_grade_of_a_rejected_source_writes_its_report_and_exits_2(runner: CliRun
     assert result.exit_code == EXIT_REJECTED
     assert ": rejected" in result.stderr and "reason: no repository at" in result.stderr
     (folder,) = out.iterdir()
-    assert sorted(path.name for path in folder.iterdir()) == ["report.html", "report.json"]
+    assert sorted(path.name for path in folder.iterdir()) == ["ctrf.json", "junit.xml", "report.html", "report.json", "report.pdf"]
 
 
 def test_a_running_stage_reads_as_the_one_table_of_stage_labels() -> None:
