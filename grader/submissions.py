@@ -149,21 +149,45 @@ def status_payload(record: SubmissionRecord, position: int | None) -> dict[str, 
 
 
 def candidate_view(record: SubmissionRecord, assignment: Assignment | None) -> dict[str, Any]:
-    """What a candidate may see of a finished grading: the score per category, test names only if allowed."""
+    """What a candidate may see of a finished grading: the score per category and, in the brief's words, where each
+    fell short (the rubric lines of the lost tests); the counts of their own tests; the verdict when it names no
+    hidden test. Never evidence, reproduction lines, review findings or interview questions; test names only if
+    the assignment allows."""
     report = load_report(record)
     if report is None:
         return {}
     show_tests = bool(assignment and assignment.candidate_sees_tests)
+    lost = report.summary.lost if report.summary else []
     categories = []
     for category in report.categories:
         item: dict[str, Any] = {"id": category.id, "title": category.title, "score": category.score,
-                                "max_score": category.max_score}
+                                "max_score": category.max_score,
+                                "fell_short": list(dict.fromkeys(t.rubric for t in lost if t.category == category.id and t.rubric))}
         if show_tests:
             item["tests"] = [{"title": t.title, "outcome": t.outcome.value} for t in category.tests]
         categories.append(item)
     explained = report.status in (Status.rejected, Status.build_failed, Status.boot_failed)
+    own = report.candidate_tests
     return {"score": report.score, "max_score": report.max_score, "reason": report.reason if explained else "",
-            "categories": categories}
+            "verdict": _verdict_for_candidate(report, show_tests), "categories": categories,
+            "own_tests": None if own is None else own.model_dump(
+                mode="json", include={"ran", "passed", "failed", "errors", "skipped", "coverage_percent", "note"})}
+
+
+def _verdict_for_candidate(report: GradeReport, show_tests: bool) -> str:
+    """The verdict, or "" when it names what the candidate may not see: a hidden test (its id, function or title,
+    unless allowed) or a review finding (its rule or file)."""
+    if report.summary is None:
+        return ""
+    verdict = report.summary.verdict.casefold()
+    secret: set[str] = set()
+    if not show_tests:
+        for test in (t for c in report.categories for t in c.tests):
+            secret.update((test.id, *test.id.split("::"), test.title))
+        secret.update(t.test for t in report.summary.lost)
+    for finding in report.review.findings if report.review else []:
+        secret.update((finding.rule, finding.file))
+    return "" if any(len(word) >= 4 and word.casefold() in verdict for word in secret) else report.summary.verdict
 
 
 def read_check(settings: Settings, assignment_id: str) -> dict[str, Any] | None:

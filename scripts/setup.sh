@@ -10,9 +10,14 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 command -v socat >/dev/null || need_apt+=(socat)
 command -v git >/dev/null || need_apt+=(git)
-command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromium >/dev/null || need_apt+=(chromium)  # the web app's browser tests (no Playwright download)
 # the store's tests run on SQLite and on a private PostgreSQL cluster (initdb, pg_ctl)
-command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)  # the web app's browser tests (no Playwright download)
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# report.pdf: WeasyPrint loads Pango (and through it HarfBuzz and fontconfig) at run time, and needs one font
+libraries=$(ldconfig -p 2>/dev/null || true)
+grep -q 'libpango-1\.0\.so\.0' <<<"$libraries" || need_apt+=(libpango-1.0-0)
+grep -q 'libpangoft2-1\.0\.so\.0' <<<"$libraries" || need_apt+=(libpangoft2-1.0-0)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "setup: installing ${need_apt[*]}"

@@ -32,7 +32,7 @@ def grade(
     request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
     with console.status("starting") as status:
         report = grade_submission(request, settings, on_stage=lambda stage: status.update(stage.description))
-    folder = write_report(report, settings.paths.reports_dir)
+    folder = write_report(report, settings.paths.reports_dir, pdf=settings.report.pdf)
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

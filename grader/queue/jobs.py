@@ -30,7 +30,7 @@ from grader.db.store import Store, SubmissionRecord
 from grader.models import GradeReport, Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission
 from grader.settings import Settings
-from grader.stages.report import infra_report, write_report
+from grader.stages.report import SIBLINGS, infra_report, write_report
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
     try:
         report = grade_submission(request, settings, on_stage=on_stage)
         error = report.reason if report.status is Status.infra_error else None
-        write_report(report, staging)
+        write_report(report, staging, pdf=settings.report.pdf)
     except LeaseLost as exc:
         log.warning("job %s: %s; its result is dropped", job.id, exc)
         shutil.rmtree(staging, ignore_errors=True)
@@ -130,12 +130,16 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, staging: Path) -> GradeReport:
     """A report for a grading that ended without one (job timeout, a crash of ours), so status points to one."""
     report = infra_report(request, assignment_or_none(settings.paths.assignments_dir, request.assignment), reason)
-    write_report(report, staging)
+    write_report(report, staging, pdf=settings.report.pdf)
     return report
 
 
 def publish_report(source: Path, dest: Path) -> None:
-    """Move the staged report files into `reports/<id>/`, each with an atomic rename (same file system)."""
+    """Move the staged report files into `reports/<id>/`, each with an atomic rename (same file system); an
+    export this grading did not write (its PDF failed) is removed, so no file of an earlier grading stays."""
     dest.mkdir(parents=True, exist_ok=True)
-    for path in sorted(source.iterdir()):
-        os.replace(path, dest / path.name)
+    staged = {path.name for path in source.iterdir()}
+    for name in sorted(staged):
+        os.replace(source / name, dest / name)
+    for name in set(SIBLINGS.values()) - staged:
+        (dest / name).unlink(missing_ok=True)

@@ -151,7 +151,7 @@ class Watchdog:
         reports = self.settings.paths.reports_dir
 
         def publish() -> None:
-            write_report(report, reports)
+            write_report(report, reports, pdf=self.settings.report.pdf)
 
         return self.store.finish(
             record.id, record.lease_token, status=Status.infra_error, score=0.0, max_score=report.max_score,

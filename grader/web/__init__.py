@@ -21,6 +21,7 @@ from pathlib import Path
 from flask import Flask, redirect, request, url_for
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from werkzeug.wrappers import Response
 
 from grader.db.engine import open_store
@@ -56,6 +57,8 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
     from grader.web import admin, api, auth, candidate, review
 
     app = Flask(__name__)
+    # the reviewer's page includes the standalone report's partials (grader/templates) beside its own templates
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(Path(__file__).parent / "templates"), PackageLoader("grader", "templates")])
     app.config.update(
         SECRET_KEY=secret_key(settings),
         SESSION_COOKIE_HTTPONLY=True,

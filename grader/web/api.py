@@ -4,6 +4,7 @@ POST /api/invitations            {"assignment", "candidate"?, "days"?, "max_uses
 POST /api/submissions            {"assignment", "repository", "ref"?, "submitter"?} -> 202 {"id", "status", ...}
 GET  /api/submissions/<id>       the status of `grader status --json`, plus "progress" and "queue_position"
 GET  /api/submissions/<id>/report  the full report JSON (404 until there is one)
+GET  /api/submissions/<id>/report.pdf, /junit.xml, /ctrf.json   the report's exports (404 until there is one)
 
 Every error answers `{"error": "..."}` with its status: the views' own below, the rest (404, 405, 500)
 from grader.web.errors.
@@ -19,6 +20,7 @@ from flask import Blueprint, g, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from grader.submissions import SubmitError, check_source, load_report, record_submission, status_payload
+from grader.web.downloads import send_export
 from grader.web.errors import api_error
 from grader.web.users import User
 
@@ -112,3 +114,15 @@ def report(submission_id: str) -> Response | tuple[Response, int]:
     if graded is None:
         return api_error(f"no report for {submission_id!r} (yet)", 404)
     return jsonify(graded.model_dump(mode="json"))
+
+
+@bp.route("/submissions/<submission_id>/report.pdf", defaults={"name": "report.pdf"})
+@bp.route("/submissions/<submission_id>/junit.xml", defaults={"name": "junit.xml"})
+@bp.route("/submissions/<submission_id>/ctrf.json", defaults={"name": "ctrf.json"})
+@token_required
+def report_file(submission_id: str, name: str) -> Response | tuple[Response, int]:
+    record = _grader().store.get(submission_id)
+    response = send_export(record, name) if record else None
+    if response is None:
+        return api_error(f"no {name} for {submission_id!r} (yet)", 404)
+    return response

@@ -13,9 +13,10 @@ from wtforms import DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from grader.db.store import utcnow
-from grader.stages.report import render_html
+from grader.stages.report import render_html, report_context
 from grader.submissions import SORTS, SubmitError, list_submissions, load_report, progress, regrade_submission
 from grader.web.auth import staff_required
+from grader.web.downloads import available, send_export
 
 bp = Blueprint("review", __name__)
 
@@ -43,11 +44,25 @@ def submissions() -> str:
                            sort=sort, descending=descending, progress=progress)
 
 
+REVIEW_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; form-action 'self'"
+"""The reviewer's page shows the candidate's output inline (escaped); no script may run on it, ours included."""
+
+
 @bp.route("/submissions/<submission_id>")
 @staff_required
-def submission(submission_id: str) -> str:
+def submission(submission_id: str) -> Response:
+    """The record, then the report itself (the standalone report's `_report_body.html`), with its downloads."""
     record = _g().store.get(submission_id) or abort(404)
-    return render_template("submission.html", record=record, report=load_report(record), progress=progress)
+    report = load_report(record)
+    context: dict[str, object] = {"report": None}
+    if report is not None:
+        links = {label: url_for("review.report_file", submission_id=record.id, name=name)
+                 for label, name in available(record).items()}
+        links["HTML page"] = url_for("review.report_html", submission_id=record.id)
+        context = report_context(report, downloads=links)
+    response = Response(render_template("submission.html", record=record, progress=progress, **context), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = REVIEW_CSP
+    return response
 
 
 @bp.route("/submissions/<submission_id>/report.html")
@@ -55,9 +70,24 @@ def submission(submission_id: str) -> str:
 def report_html(submission_id: str) -> Response | str:
     record = _g().store.get(submission_id) or abort(404)
     report = load_report(record) or abort(404)
-    response = Response(render_html(report), mimetype="text/html")
+    response = Response(render_html(report, downloads=available(record)), mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
+
+
+def _file_route(name: str) -> str:
+    return f"/submissions/<submission_id>/{name}"
+
+
+@bp.route(_file_route("report.pdf"), defaults={"name": "report.pdf"})
+@bp.route(_file_route("junit.xml"), defaults={"name": "junit.xml"})
+@bp.route(_file_route("ctrf.json"), defaults={"name": "ctrf.json"})
+@bp.route(_file_route("report.json"), defaults={"name": "report.json"})
+@staff_required
+def report_file(submission_id: str, name: str) -> Response:
+    """One file of the report's folder (one of DOWNLOADS); 404 until the report has it."""
+    record = _g().store.get(submission_id) or abort(404)
+    return send_export(record, name) or abort(404)
 
 
 @bp.route("/submissions/<submission_id>/regrade", methods=["POST"])

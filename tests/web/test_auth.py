@@ -15,10 +15,15 @@ API_ROUTES = [
     ("POST", "/api/submissions"),
     ("GET", "/api/submissions/s-000000000000"),
     ("GET", "/api/submissions/s-000000000000/report"),
+    ("GET", "/api/submissions/s-000000000000/report.pdf"),
+    ("GET", "/api/submissions/s-000000000000/junit.xml"),
+    ("GET", "/api/submissions/s-000000000000/ctrf.json"),
 ]
 PAGES = [
     "/submissions", "/submissions?assignment=tiny&sort=score", "/submissions/s-000000000000",
-    "/submissions/s-000000000000/report.html", "/compare?id=a&id=b", "/invitations", "/tokens",
+    "/submissions/s-000000000000/report.html", "/submissions/s-000000000000/report.pdf",
+    "/submissions/s-000000000000/junit.xml", "/submissions/s-000000000000/ctrf.json",
+    "/submissions/s-000000000000/report.json", "/compare?id=a&id=b", "/invitations", "/tokens",
     "/admin/assignments", "/admin/users", "/admin/invitations", "/admin/deliveries",
 ]
 

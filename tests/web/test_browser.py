@@ -1,5 +1,6 @@
 """The real service in a real browser: `grader serve` (Gunicorn, one worker, embedded Redis, Docker) driven by
-headless Chromium: an administrator invites, a candidate submits and watches the stages, a reviewer reads."""
+headless Chromium: an administrator invites, a candidate submits and watches the stages, a reviewer reads. And the
+report of a flawed sample, standalone and on the reviewer's page, under their CSPs, saved as screenshots."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +19,14 @@ import requests
 
 from grader.sandbox.docker import connect
 from grader.settings import PROJECT_ROOT, Settings
+from grader.web.users import Role
 from tests.integration.conftest import leftovers
 from tests.integration.test_queue import app_files
+from tests.unit.stages import report_samples as samples
+from tests.web.conftest import PASSWORD as WEB_PASSWORD
+from tests.web.test_candidate import _invite, _submit
+from tests.web.test_report_pages import publish
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -107,6 +113,8 @@ def _login(page, base: str, email: str) -> None:
     page.click("#login")
 
 
+@pytest.mark.docker
+@pytest.mark.slow
 def test_invite_submit_watch_and_review_in_a_browser(service, browser, git_repo):
     """Admin invites; candidate submits and sees `graded` without reloading; reviewer reads the report."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -149,8 +157,62 @@ def test_invite_submit_watch_and_review_in_a_browser(service, browser, git_repo)
     reviewer.wait_for_url(re.compile(r".*/submissions\?assignment=tiny$"))
     reviewer.click("#submissions a[href^='/submissions/s-']")
     submission_id = reviewer.url.rsplit("/", 1)[1]
-    assert reviewer.inner_text("#score").startswith("5")
-    frame = reviewer.frame_locator("#report")
-    assert "test_answer" in frame.locator("body").inner_text()
+    assert reviewer.inner_text("#report-score").startswith("5")
+    assert "test_answer" in (reviewer.locator("#report").text_content() or "")
     reviewer.screenshot(path=str(ARTIFACTS / "web-3-reviewer-report.png"), full_page=True)
     assert leftovers(connect(Settings()), [submission_id]) == [], "the grading left nothing in the engine"
+
+
+@pytest.fixture
+def live_app(app) -> Iterator[str]:
+    """The web app of tests/web/conftest.py served over HTTP in a thread (no Redis, no Docker)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+@pytest.mark.slow
+def test_flawed_report_in_a_browser(live_app, browser, client, invitations, git_repo, store, enqueued, web_settings, users):
+    """The standalone report (under its CSP) and the reviewer's page of a flawed sample: score, chart, verdict and the
+    security box in the first screen, nothing blocked, the candidate's script inert; the candidate sees the rubric."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    location = _submit(client, _invite(invitations), str(git_repo(files={"wsgi.py": "app = None\n"}))).headers["Location"]
+    sid = enqueued[-1][0]
+    publish(store, sid, web_settings.paths.reports_dir, samples.flawed())
+    users.create_user("rita@example.com", WEB_PASSWORD, Role.reviewer)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text)
+            if message.type in ("error", "warning") and "favicon" not in message.location.get("url", "") else None)
+    page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
+    page.goto(live_app + f"/submissions/{sid}")
+    page.fill("input[name=email]", "rita@example.com")
+    page.fill("input[name=password]", WEB_PASSWORD)
+    page.click("#login")
+    page.wait_for_url(re.compile(rf".*/submissions/{sid}$"))
+    assert page.inner_text("#report-score").startswith("48")
+    assert page.locator("#security").bounding_box()["y"] < 900 * 1.3, "the security box is near the top"
+    page.screenshot(path=str(ARTIFACTS / "web-4-reviewer-report-14.png"), full_page=True)
+
+    page.goto(live_app + f"/submissions/{sid}/report.html")
+    box = page.locator("svg.chart").bounding_box()
+    assert box and box["width"] > 300 and page.locator("#verdict").bounding_box()["y"] < 400
+    page.locator("#category-auth > summary").click()
+    for summary in page.locator("#category-auth details > summary").all():
+        summary.click()
+    assert "alert(" in page.inner_text("#category-auth"), "the candidate's script shows as text"
+    page.screenshot(path=str(ARTIFACTS / "report-14-standalone.png"), full_page=True)
+    assert problems == [], problems
+
+    candidate = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    candidate.goto(live_app + location)
+    candidate.wait_for_selector("#result h2")
+    shown = candidate.inner_text("#result")
+    assert "Passwords are never stored in plain text" in shown and "test_auth.py" not in shown and "alice" not in shown
+    candidate.screenshot(path=str(ARTIFACTS / "web-5-candidate-report-14.png"), full_page=True)

@@ -18,16 +18,33 @@
     box.textContent = "";
     box.appendChild(text("h2", "Score: " + data.result.score + " / " + data.result.max_score));
     if (data.result.reason) { box.appendChild(text("p", data.result.reason)); }
+    if (data.result.verdict) { box.appendChild(text("p", data.result.verdict)); }
     var table = document.createElement("table");
     data.result.categories.forEach(function (c) {
       var row = table.insertRow();
       row.appendChild(text("th", c.title));
-      row.appendChild(text("td", c.score + " / " + c.max_score));
-      if (c.tests) {
-        row.appendChild(text("td", c.tests.map(function (t) { return t.title + ": " + t.outcome; }).join("; ")));
+      var score = row.appendChild(text("td", c.score + " / " + c.max_score));
+      score.className = "nowrap";
+      var areas = document.createElement("td");
+      if (c.fell_short && c.fell_short.length) {
+        areas.appendChild(text("span", "Fell short: "));
+        var list = document.createElement("ul");
+        c.fell_short.forEach(function (line) { list.appendChild(text("li", line)); });
+        areas.appendChild(list);
       }
+      if (c.tests) {
+        areas.appendChild(text("p", c.tests.map(function (t) { return t.title + ": " + t.outcome; }).join("; ")));
+      }
+      row.appendChild(areas);
     });
     box.appendChild(table);
+    var own = data.result.own_tests;
+    if (own) {
+      box.appendChild(text("p", own.ran
+        ? "Your own tests: " + own.passed + " passed, " + own.failed + " failed, " + own.errors + " errors, " +
+          own.skipped + " skipped" + (own.coverage_percent === null ? "" : ", coverage " + own.coverage_percent + " %") + "."
+        : "Your own tests: " + (own.note || "none were found") + "."));
+    }
   }
   function poll() {
     fetch(progress.dataset.url, {cache: "no-store", credentials: "same-origin"})
