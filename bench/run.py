@@ -23,13 +23,16 @@ from pathlib import Path
 import docker
 
 from grader import __version__
-from grader.sandbox.docker import connect
-from grader.models import Status, SubmissionRequest
+from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
+from grader.sandbox.docker import connect
 from grader.settings import PROJECT_ROOT, Settings
+from grader.stages.report import write_report
 
 REFERENCE = PROJECT_ROOT / "assignments" / "flask-notes" / "solutions" / "reference"
 STAGES = ("intake_s", "build_s", "boot_s", "tests_s", "report_s", "total_s")
+BESIDE = ("review_s", "candidate_tests_s", "wait_s")
+"""What runs beside the critical path (grader/stages/beside.py): its own time, and the time the grade waited for it."""
 
 
 def _repository(root: Path, cold: bool) -> Path:
@@ -58,7 +61,9 @@ def _busy_cpu_s() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def grade_series(settings: Settings, root: Path, cold: bool, repeat: int) -> list[dict[str, float]]:
+def grade_series(
+    settings: Settings, root: Path, cold: bool, repeat: int, reports: list[GradeReport] | None = None
+) -> list[dict[str, float]]:
     """Grades of the reference; each entry has the stage timings and `cpu_s`, the machine's busy CPU seconds."""
     timings = []
     for _ in range(repeat):
@@ -68,6 +73,8 @@ def grade_series(settings: Settings, root: Path, cold: bool, repeat: int) -> lis
         if report.status is not Status.graded or report.score != report.max_score:
             raise SystemExit(f"bench: the reference did not get full marks: {report.status.value} {report.reason}")
         timings.append({**report.timings.model_dump(), "cpu_s": round(_busy_cpu_s() - busy, 2)})
+        if reports is not None:
+            reports.append(report)
         print(f"  {'cold' if cold else 'warm'}: " + " ".join(f"{k}={v:.2f}" for k, v in timings[-1].items()), flush=True)
     return timings
 
@@ -153,7 +160,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="gbench-", dir="/tmp"))
     try:
         cold = grade_series(settings, root, cold=True, repeat=args.repeat)
-        warm = grade_series(settings, root, cold=False, repeat=args.repeat)
+        reports: list[GradeReport] = []
+        warm = grade_series(settings, root, cold=False, repeat=args.repeat, reports=reports)
+        bare = grade_series(settings.replace(code_review=False, own_tests=False), root, cold=False, repeat=args.repeat)
+        writing = _writing(reports[-1], root)
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         reference_image = _reference_image(client, settings, root)
@@ -176,9 +186,19 @@ def main() -> None:
         "settings": {"parallel_lanes": settings.sandbox.parallel_lanes, "lane_slots": settings.sandbox.lane_slot_count},
         "cold": {stage: _spread([t[stage] for t in cold]) for stage in STAGES},
         "warm": {stage: _spread([t[stage] for t in warm]) for stage in STAGES},
-        "cpu_s": {name: _spread([t["cpu_s"] for t in series]) for name, series in (("cold", cold), ("warm", warm))},
+        "beside": {stage: _spread([t[stage] for t in warm]) for stage in BESIDE},
+        "warm_without_review_and_own_tests": {stage: _spread([t[stage] for t in bare]) for stage in STAGES},
+        "review_and_own_tests_add_s": round(
+            statistics.median(t["total_s"] for t in warm) - statistics.median(t["total_s"] for t in bare), 3
+        ),
+        "write_report_s": writing,
+        "cpu_s": {
+            name: _spread([t["cpu_s"] for t in series]) for name, series in (("cold", cold), ("warm", warm), ("bare", bare))
+        },
         "overhead_s": {
-            name: round(statistics.median(t["total_s"] - (t["boot_s"] - t.get("lanes_boot_s", 0)) - t["tests_s"] for t in series), 3)
+            name: round(
+                statistics.median(t["total_s"] - (t["boot_s"] - t.get("lanes_boot_s", 0)) - t["tests_s"] for t in series), 3
+            )
             for name, series in (("cold", cold), ("warm", warm))
         },
         "peak_memory_mib": {"grading_process": round(peak_self, 1), "largest_child": round(peak_children, 1)},
@@ -191,6 +211,19 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     _print_table(results)
     print(f"written to {args.out}")
+
+
+def _writing(report: GradeReport, root: Path) -> dict[str, float]:
+    """Seconds to write a report's files, with the PDF and without it (median of three)."""
+    figures = {}
+    for name, pdf in (("with_pdf", True), ("without_pdf", False)):
+        times = []
+        for index in range(3):
+            started = time.monotonic()
+            write_report(report, root / f"written-{name}-{index}", pdf=pdf)
+            times.append(time.monotonic() - started)
+        figures[name] = round(statistics.median(times), 3)
+    return figures
 
 
 def _reference_image(client: docker.DockerClient, settings: Settings, root: Path) -> str:
@@ -214,6 +247,13 @@ def _print_table(results: dict) -> None:  # type: ignore[type-arg]
         c, w = results["cold"][stage], results["warm"][stage]
         print(f"{stage:<10} {c['median']:>12.2f} {c['min']:>7.2f}-{c['max']:<8.2f} {w['median']:>12.2f} "
               f"{w['min']:>7.2f}-{w['max']:<8.2f}")
+    beside = results["beside"]
+    print(f"beside the grade (warm): review {beside['review_s']['median']:.2f} s, own tests "
+          f"{beside['candidate_tests_s']['median']:.2f} s, waited for after the suite {beside['wait_s']['median']:.2f} s")
+    bare = results["warm_without_review_and_own_tests"]["total_s"]["median"]
+    print(f"warm total without the review and own tests {bare:.2f} s: they add {results['review_and_own_tests_add_s']:+.2f} s")
+    print(f"writing the report: {results['write_report_s']['with_pdf']:.2f} s with the PDF, "
+          f"{results['write_report_s']['without_pdf']:.2f} s without")
     overhead = results["overhead_s"]
     print(f"overhead (total - first lane's boot - tests): cold {overhead['cold']:.2f} s, warm {overhead['warm']:.2f} s")
     print(f"machine CPU busy per grade: cold {results['cpu_s']['cold']['median']:.1f} s, "

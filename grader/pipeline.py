@@ -1,4 +1,6 @@
-"""The stages strung together: intake -> preflight -> build -> boot -> suite -> score -> report.
+"""The stages strung together: intake -> preflight -> build -> boot -> suite -> score -> report, with the
+code review and the candidate's own tests beside them (grader/stages/beside.py), and the summary and the
+follow-up questions made from it all. None of what runs beside changes a point.
 
 `grade_submission` returns the report and writes nothing: its callers (`grader grade`, the queue's job,
 `assignments check`, the bench) decide where it goes. It never raises for the candidate's faults, nor for
@@ -16,15 +18,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from grader.assignments.model import Assignment, AssignmentError, load_assignment
+from grader.assignments.questions import choose_follow_ups, load_bank
 from grader.errors import GraderError, InfraError
 from grader.models import GradeReport, Provenance, SourceInfo, Stage, Status, SubmissionRequest, Timings
 from grader.sandbox import Sandbox
 from grader.sandbox.docker import DockerSandbox
 from grader.settings import Settings
 from grader.stages import build, intake, preflight, score, suite
+from grader.stages.beside import BesideWork
 from grader.stages.boot import boot_app
 from grader.stages.report import build_report, infra_report
 from grader.stages.requirements import read_dependencies
+from grader.stages.summary import summarize
 
 ProgressCallback = Callable[[Stage], None]
 log = logging.getLogger(__name__)
@@ -61,6 +66,7 @@ def grade_submission(
     limits: list[str] = []
     warnings: list[str] = []
     status, reason = Status.graded, ""
+    beside = BesideWork(settings)
     try:
         assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
         provenance["assignment_version"] = assignment.version
@@ -71,6 +77,7 @@ def grade_submission(
         provenance.update(commit=snapshot.commit, requirements_sha256=snapshot.requirements_sha256)
         with _timed(timings, "preflight_s"):  # the brief's layout, on the host: a refusal costs no build
             warnings = preflight.check_layout(snapshot, assignment).warnings
+        beside.start_review(snapshot.path)
         sandbox = sandbox or DockerSandbox.connect(settings)
         notify(Stage.build)
         with _timed(timings, "build_s"):
@@ -78,13 +85,14 @@ def grade_submission(
             provenance.update(dependencies.provenance())
             image = build.build_image(snapshot, settings, sandbox, dependencies)
         provenance.update(image_id=image.image_id, deps_cached=image.deps_cached)
+        beside.start_candidate_tests(image, assignment, sandbox, snapshot.path)
         notify(Stage.boot)
         with _timed(timings, "boot_s"):
             pod = boot_app(image, assignment, settings, sandbox, source=snapshot.path)
         notify(Stage.suite)
         with _timed(timings, "tests_s"):
             outcomes = suite.run_suite(pod, assignment, settings, sandbox)
-        timings.lanes_boot_s = outcomes.lane_boot_s
+        timings.lanes_boot_s, timings.reruns_s = outcomes.lane_boot_s, outcomes.rerun_s
         timings.boot_s = round(timings.boot_s + outcomes.lane_boot_s, 3)
         logs["app output"] = outcomes.app_log_tail
         limits += outcomes.limits_hit
@@ -103,7 +111,11 @@ def grade_submission(
         log.exception("grading %s failed", request.id)
         status, reason = Status.infra_error, f"the grader failed: {type(exc).__name__}: {exc}"
     finally:
+        with _timed(timings, "wait_s"):
+            review, candidate_tests = beside.results()  # before the cleanup removes their container and tree
         _clean_up(request.id, settings, sandbox, logs)
+    timings.review_s = review.duration_s if review else 0.0
+    timings.candidate_tests_s = candidate_tests.duration_s if candidate_tests else 0.0
     notify(Stage.report)
     if status is Status.infra_error:
         report = infra_report(request, assignment, reason, source=source, provenance=provenance, logs=logs)
@@ -113,9 +125,22 @@ def grade_submission(
                 request, assignment, status=status, reason=reason, source=source,
                 categories=categories if status is Status.graded else None,
                 provenance=Provenance(**provenance), logs=logs,  # type: ignore[arg-type]
-            )
+            ).model_copy(update={"review": review, "candidate_tests": candidate_tests})
+            if status is Status.graded and assignment is not None:
+                report = report.model_copy(update=_judgement(report, assignment, limits))
     timings.total_s = round(time.monotonic() - started, 3)
     return report.model_copy(update={"timings": timings, "limits_hit": limits, "warnings": warnings})
+
+
+def _judgement(report: GradeReport, assignment: Assignment, limits: list[str]) -> dict[str, object]:
+    """The summary and the follow-up questions of a graded report; a broken question bank costs only the questions."""
+    summary = summarize(report.categories, assignment, limits_hit=limits, stopped_reason=report.reason, review=report.review)
+    try:
+        bank = load_bank(assignment)
+    except AssignmentError as exc:
+        log.warning("no follow-up questions: %s", exc)
+        bank = None
+    return {"summary": summary, "follow_ups": choose_follow_ups(bank, report.categories, report.review, report.candidate_tests)}
 
 
 def _clean_up(submission_id: str, settings: Settings, sandbox: Sandbox | None, logs: dict[str, str]) -> None:

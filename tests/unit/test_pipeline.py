@@ -48,6 +48,24 @@ def test_a_wrong_answer_costs_its_category_only(tiny, git_repo):
     assert [t.id.split("::")[1] for t in failed] == ["test_answer"] and "41" in failed[0].message
 
 
+def test_a_graded_report_carries_its_judgement_beside_the_score(tiny, git_repo):
+    """Summary with the lost test, its evidence and a curl line; the re-run for diagnosis; the review of the
+    tree (a hard-coded secret); and the repository's lack of tests, said as such."""
+    sandbox = FakeSandbox(http=_answers({"/": "hello", "/answer": "41", "/sleep": "0"}))
+    files = {**FILES, "wsgi.py": 'from flask import Flask\napp = Flask(__name__)\napp.secret_key = "dev"\n'}
+    report = _grade(tiny, sandbox, git_repo(files=files))
+    assert report.score == 5, "nothing beside the score changes it"
+    (row,) = report.summary.lost
+    assert row.test.endswith("::test_answer") and row.points == 5 and "41" in row.evidence
+    assert row.reproduce.startswith("curl -i -X GET http://127.0.0.1:8000/answer")
+    assert report.categories[1].tests[0].rerun is not None and not row.intermittent  # re-run, failed again
+    assert "Scored 5 of 10." in report.summary.verdict
+    assert [f.rule for f in report.review.findings] == ["grader:hard-coded-secret", "grader:no-app-factory"]
+    assert report.review.findings[0].file == "wsgi.py" and report.review.findings[0].line == 3
+    assert not report.candidate_tests.ran and "no tests" in report.candidate_tests.note
+    assert report.timings.review_s > 0
+
+
 def test_an_app_that_never_boots_is_boot_failed_with_its_output(tiny, git_repo):
     sandbox = FakeSandbox(boot_fails=lambda spec: "Error: Could not import 'wsgi'.")
     report = _grade(tiny, sandbox, git_repo(files=FILES))

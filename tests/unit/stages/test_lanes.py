@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from grader.filelock import take_free_slot
-from grader.settings import Settings
 from grader.models import TestOutcome, TestResult
+from grader.settings import Settings
 from grader.stages.lanes import LaneResult, rerun_failures, schedule_lanes
 
 

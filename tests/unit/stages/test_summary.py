@@ -22,7 +22,10 @@ def notes():
 
 def _categories(notes, outcomes: dict[str, TestOutcome], **extra):
     results = [
-        TestResult(id=test, title=test.split("::")[1].replace("_", " "), category=test.split("::")[0][5:-3], outcome=o, **extra.get(test, {}))
+        TestResult(
+            id=test, title=test.split("::")[1].replace("_", " "), category=test.split("::")[0][5:-3], outcome=o,
+            **extra.get(test, {}),
+        )
         for test, o in outcomes.items()
     ]
     return score_outcomes(SuiteOutcomes(results=results), notes)
@@ -72,7 +75,8 @@ def test_a_truncated_body_is_not_replayed_and_a_test_without_exchanges_has_no_cu
 
 def test_the_assignment_s_own_reproduction_wins(notes):
     categories = _categories(notes, {"test_migrations.py::test_db_check_reports_no_changes": F})
-    assert summarize(categories, notes, limits_hit=[]).lost[0].reproduce == "flask --app wsgi db upgrade && flask --app wsgi db check"
+    row = summarize(categories, notes, limits_hit=[]).lost[0]
+    assert row.reproduce == "flask --app wsgi db upgrade && flask --app wsgi db check"
 
 
 def test_intermittent_failures_and_limits_are_caveats(notes):
