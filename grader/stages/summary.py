@@ -54,7 +54,7 @@ def _lost(test: TestReport, category: CategoryReport, rubric: Category | None, a
     spec = assignment.spec_of(test.id)
     severity = (spec.severity if spec and spec.severity else None) or (rubric.severity if rubric else Severity.correctness)
     return LostTest(
-        category=category.id, test=test.id, title=test.title, points=round(test.points, 2),
+        category=category.id, test=test.id, title=test.title, points=test.points,
         rubric=(spec.rubric if spec and spec.rubric else None) or (rubric.rubric if rubric else "") or category.title,
         severity=severity, evidence=evidence_of(test),
         reproduce=(spec.reproduce if spec and spec.reproduce else None) or reproduce(test.exchanges, assignment.run.port),
@@ -102,7 +102,7 @@ def _verdict(categories: list[CategoryReport], lost: list[LostTest], assignment:
     if security:
         checks = dict.fromkeys(_check_name(row, assignment) for row in security)
         sentences.append(
-            f"Security: {_join(list(checks))} failed, costing {sum(r.points for r in security):g} points."
+            f"Security: {_join(list(checks))} failed, costing {round(sum(r.points for r in security), 1):g} points."
         )
     short = [c for c in categories if c.score < c.max_score]
     if short:
