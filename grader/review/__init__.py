@@ -7,8 +7,9 @@ it, kills its process group at the time limit, and reads the answer. A deep expr
 parser or a file that eats the memory ends that process, never the grader.
 
 `reviewer.py` runs the steps; `tree.py` walks the snapshot (no links, bounded); `module.py` is one parsed
-module; our own rules are `configuration.py` and `injection.py` (one module at a time) and `checks.py` (the
-whole app, with `flaskapp.py`); `texts.py` reads templates and the files that say how the app is run;
+module; our own rules are `configuration.py`, `injection.py` and `passwords.py` (one module at a time; the
+passwords stored as given need every model, so that half runs with the whole app) and `checks.py` (the whole
+app, with `flaskapp.py`); `texts.py` reads templates and the files that say how the app is run;
 `linters.py` runs ruff and radon; `findings.py` shapes, orders and caps what was found. None of them imports
 pydantic: the child stays quick to start, and the parent validates its answer.
 """

@@ -2,7 +2,8 @@
 
 Every rule is conservative: it reports what the code plainly shows, at the line that shows it. These need
 every module (the factory, the routes, how the app is run, the forms); the rules that read one module at a
-time are in `configuration.py` (debug, the secret key, CSRF switched off) and `injection.py` (SQL, markup).
+time are in `configuration.py` (debug, the secret key, CSRF switched off), `injection.py` (SQL, markup) and
+`passwords.py` (fast hashes over passwords; its half on passwords kept as given reads every model).
 """
 
 from __future__ import annotations

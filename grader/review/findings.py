@@ -23,9 +23,10 @@ MAX_PER_RULE = 10
 SNIPPET_CHARS = 160
 MESSAGE_CHARS = 480
 
-SUPERSEDES = {"grader:debug-mode": ("ruff:S201",)}
-"""Our rule, and the ruff rules it replaces on the same line: ours says more about a Flask app (ruff's password
-rules on a SECRET_KEY line are dropped in `linters.py`, since ours decides when a key in the code is fine)."""
+SUPERSEDES = {"grader:debug-mode": ("ruff:S201",), "grader:weak-password-hash": ("ruff:S324",)}
+"""Our rule, and the ruff rules it replaces on the same line: ours says more about a Flask app (ruff's MD5/SHA-1
+rule on a line that hashes a password says less than ours; ruff's password rules on a SECRET_KEY line are dropped
+in `linters.py`, since ours decides when a key in the code is fine)."""
 
 Finding = dict[str, Any]
 

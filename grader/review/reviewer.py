@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.review import checks, configuration, injection, linters, memory_error, texts
+from grader.review import checks, configuration, injection, linters, memory_error, passwords, texts
 from grader.review.findings import CORRECTNESS, Finding, finalize, finding
 from grader.review.module import Module
 from grader.review.tree import Tree, walk_tree
@@ -126,12 +126,15 @@ def _module_rules(module: Module) -> list[Finding]:
     if module.source.kind == "app":
         found += configuration.debug_settings(module) + configuration.csrf_switched_off(module)
         found += injection.sql_from_strings(module) + injection.unsafe_markup(module)
+        found += passwords.weak_hashes(module)
     return found
 
 
 def _project_rules(project: checks.Project, review: Review) -> None:
-    """The rules that need the whole app: the factory, the routes, how it is run, its forms and templates."""
+    """The rules that need the whole app: passwords kept as given (a view's `user.password = ...` is one only when
+    a model maps `password` as a column), the factory, the routes, how it is run, its forms and templates."""
     found = review.findings
+    found += passwords.plain_passwords(project.modules)
     found += checks.app_factory(project)
     layout, routes, blueprints = checks.route_layout(project)
     found += layout

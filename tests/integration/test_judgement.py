@@ -20,8 +20,9 @@ CTRF_SCHEMA = PROJECT_ROOT / "tests" / "unit" / "stages" / "ctrf.schema.json"
 
 def test_a_flawed_solution_s_report_says_why_what_the_code_shows_and_what_to_ask(grade, git_repo, settings, tmp_path):
     """open-redirect: the 10 points of its weighted spec lost, called out first as security with a reproduction;
-    the review and the candidate's own tests (the reference's 8, one of which sees the flaw) beside the score; questions chosen by the
-    lost test; report.pdf, junit.xml and ctrf.json written, the JUnit failures being the failed tests."""
+    the review and the candidate's own tests (the reference's 8, one of which sees the flaw) beside the score;
+    questions chosen by the lost test; report.pdf, junit.xml and ctrf.json written, the JUnit failures being the
+    failed tests."""
     report = grade(str(git_repo(make_solution(SOLUTIONS / "open-redirect", tmp_path / "open-redirect"))))
     assert report.status is Status.graded, report.reason
     assert report.score == 90
