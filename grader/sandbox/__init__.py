@@ -73,8 +73,9 @@ class Sandbox(Protocol):
 
     def image_id(self, name: str) -> str | None: ...
 
-    def build_image(self, context: IO[bytes], tag: str, submission_id: str) -> str:
-        """Build an image from a tar context (no network); its id."""
+    def build_image(self, context: IO[bytes], tag: str, submission_id: str, shared: bool = False) -> str:
+        """Build an image from a tar context (no network); its id. A `shared` image (one dependency layer's
+        runtime) is labelled by kind, not by the job, so the job's cleanup never removes it."""
 
     def commit(self, container_id: str, repository: str, tag: str, labels: dict[str, str]) -> str: ...
 

@@ -158,11 +158,11 @@ class DockerSandbox:
             except docker.errors.ImageNotFound:
                 return None
 
-    def build_image(self, context: IO[bytes], tag: str, submission_id: str) -> str:
+    def build_image(self, context: IO[bytes], tag: str, submission_id: str, shared: bool = False) -> str:
+        labels = {KIND_LABEL: "runtime"} if shared else submission_labels(submission_id, "submission")
         with engine_errors("building the submission image"):
             image, _ = self.client.images.build(
-                fileobj=context, custom_context=True, tag=tag, labels=submission_labels(submission_id, "submission"),
-                rm=True, forcerm=True, network_mode="none",
+                fileobj=context, custom_context=True, tag=tag, labels=labels, rm=True, forcerm=True, network_mode="none",
             )
         return str(image.id)
 

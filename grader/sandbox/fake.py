@@ -71,9 +71,9 @@ class FakeSandbox:
         self._call("image_id")
         return self.images.get(name)
 
-    def build_image(self, context: IO[bytes], tag: str, submission_id: str) -> str:
+    def build_image(self, context: IO[bytes], tag: str, submission_id: str, shared: bool = False) -> str:
         self._call("build_image")
-        self.images[tag] = f"sha256:{submission_id}"
+        self.images[tag] = f"sha256:{tag}" if shared else f"sha256:{submission_id}"
         return self.images[tag]
 
     def commit(self, container_id: str, repository: str, tag: str, labels: dict[str, str]) -> str:

@@ -31,6 +31,7 @@ from grader.stages.requirements import Dependencies, read_dependencies, requirem
 
 DEPS_REPOSITORY = "grader-deps"
 SUBMISSION_REPOSITORY = "grader-submission"
+RUNTIME_REPOSITORY = "grader-runtime"
 # Part of the deps key: a layer made by another installer or recipe (pip's, before) is never reused.
 # Change it whenever the install below changes what ends up in /opt/venv.
 INSTALLER = "uv-1"
@@ -142,22 +143,29 @@ def _install_dependencies(sandbox: Sandbox, settings: Settings, submission_id: s
         sandbox.remove(container)
 
 
-def _context_tar(snapshot: Snapshot, deps_tag: str) -> io.BytesIO:
-    """A build context: our Dockerfile and fork server at the root, the candidate's tree under src/ (links kept
-    as links). The fork server is root's, under the image's read-only root: the candidate cannot change it."""
-    dockerfile = (
-        f"FROM {deps_tag}\nCOPY forkserver.py {forkserver.IMAGE_PATH}\n"
-        f"COPY --chown={APP_UID}:{APP_UID} src/ /app/\n"
-    ).encode()
+def _context_tar(dockerfile: str, files: dict[str, Path]) -> io.BytesIO:
+    """A build context: our Dockerfile at the root and each file or tree under its name (links kept as links)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         info = tarfile.TarInfo("Dockerfile")
-        info.size = len(dockerfile)
-        archive.addfile(info, io.BytesIO(dockerfile))
-        archive.add(forkserver.host_path(), arcname="forkserver.py", recursive=False)
-        archive.add(snapshot.path, arcname="src", recursive=True)
+        info.size = len(dockerfile.encode())
+        archive.addfile(info, io.BytesIO(dockerfile.encode()))
+        for name, path in files.items():
+            archive.add(path, arcname=name, recursive=True)
     buffer.seek(0)
     return buffer
+
+
+def _runtime_image(sandbox: Sandbox, submission_id: str, deps_tag: str, key: str) -> str:
+    """The dependency layer plus our fork server, tagged: a job's image is built on it, and removing the job's
+    image never prunes it (an untagged shared parent pruned under another job's build fails that build). The
+    fork server is root's, under the image's read-only root: the candidate cannot change it."""
+    server = Path(forkserver.host_path())
+    tag = f"{RUNTIME_REPOSITORY}:{key}-{hashlib.sha256(server.read_bytes()).hexdigest()[:12]}"
+    if sandbox.image_id(tag) is None:
+        context = _context_tar(f"FROM {deps_tag}\nCOPY forkserver.py {forkserver.IMAGE_PATH}\n", {"forkserver.py": server})
+        sandbox.build_image(context, tag, submission_id, shared=True)
+    return tag
 
 
 def deps_key(base_id: str, requirements: bytes, constraints: bytes = b"") -> str:
@@ -184,11 +192,13 @@ def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox, deps: 
         if sandbox.image_id(deps_tag) is None:
             cached = False
             _install_dependencies(sandbox, settings, snapshot.submission_id, deps, key)
+        runtime = _runtime_image(sandbox, snapshot.submission_id, deps_tag, key)
     tag = f"{SUBMISSION_REPOSITORY}:{snapshot.submission_id}"
     # Builds on one layer take turns: the engine's classic builder fails ("failed to export image") when two
-    # builds commit the same layer (our fork server's, on the same dependency layer) at the same time.
+    # builds commit the same layer (two identical trees on the same runtime) at the same time.
     with exclusive(settings.paths.locks_dir / f"image-{key}.lock"):
-        image_id = sandbox.build_image(_context_tar(snapshot, deps_tag), tag, snapshot.submission_id)
+        context = _context_tar(f"FROM {runtime}\nCOPY --chown={APP_UID}:{APP_UID} src/ /app/\n", {"src": snapshot.path})
+        image_id = sandbox.build_image(context, tag, snapshot.submission_id)
     return SubmissionImage(
         submission_id=snapshot.submission_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
         requirements_sha256=deps.sha256,

@@ -12,7 +12,7 @@ from grader.errors import BuildFailed
 from grader.models import Snapshot
 from grader.sandbox.fake import FakeSandbox
 from grader.settings import Settings
-from grader.stages.build import CONSTRAINTS, REQUIREMENTS, build_image
+from grader.stages.build import CONSTRAINTS, REQUIREMENTS, RUNTIME_REPOSITORY, build_image
 from grader.stages.requirements import read_dependencies
 
 PINS = "Flask==3.1.3\ngunicorn==23.0.0\n"
@@ -27,6 +27,17 @@ def _snapshot(root: Path, name: str, files: dict[str, str], links: dict[str, str
         (tree / path).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(target, tree / path)
     return Snapshot(submission_id=f"s-{name}", url=str(tree), ref=None, commit="0" * 40, path=tree)
+
+
+def test_jobs_on_one_layer_build_on_one_tagged_runtime_image(tmp_path: Path, settings: Settings):
+    """The dependency layer plus the fork server is built once per layer, tagged and labelled by kind, so the
+    cleanup of one job's image (by its job label) never prunes what another job's build stands on."""
+    sandbox = FakeSandbox()
+    build_image(_snapshot(tmp_path, "one", {"requirements.txt": PINS}), settings, sandbox)
+    build_image(_snapshot(tmp_path, "two", {"requirements.txt": PINS}), settings, sandbox)
+    runtimes = [tag for tag in sandbox.images if tag.startswith(f"{RUNTIME_REPOSITORY}:")]
+    assert len(runtimes) == 1 and sandbox.calls.count("build_image") == 3
+    assert sandbox.images[runtimes[0]] == f"sha256:{runtimes[0]}", "shared: not labelled with either job"
 
 
 def test_a_split_layout_reuses_the_layer_of_a_flat_one_with_the_same_pins(tmp_path: Path, settings: Settings):
