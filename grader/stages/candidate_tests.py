@@ -200,6 +200,11 @@ def run_candidate_tests(
     return _result(code, duration, budget, output, junit, coverage, settings)
 
 
+POLL_S = 0.5
+"""Each poll asks the engine twice (logs and state); the tests run beside the suite, so a slower poll costs no
+wall time of the grade and spares the engine's CPU."""
+
+
 def _wait_done(sandbox: Sandbox, container: str, limit: float) -> int | None:
     """The tests' exit code once the container's first process says they ended; -1 when the container ended
     first, None when they never end (within `limit`)."""
@@ -210,7 +215,7 @@ def _wait_done(sandbox: Sandbox, container: str, limit: float) -> int | None:
             return int(said[0])
         if not sandbox.state(container).running:
             return -1
-        time.sleep(0.2)
+        time.sleep(POLL_S)
     return None
 
 
