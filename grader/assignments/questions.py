@@ -16,12 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grader.assignments.model import Assignment, AssignmentError
 from grader.assignments.rubric import matches
-from grader.models import CandidateTests, CategoryReport, CodeReview, FollowUp, TestOutcome
+from grader.models import CandidateTests, CategoryReport, CodeReview, FollowUp, Severity, TestOutcome
 
 FACTS = ("candidate-tests:none", "candidate-tests:failing", "intermittent")
 MAX_CHOSEN = 5
 DEPTH_WHEN_PERFECT = 3
 DEPTH_OTHERWISE = 1
+SECURITY_FINDING = 5.0
 
 
 class Question(BaseModel):
@@ -91,16 +92,19 @@ def choose_follow_ups(
     bank: QuestionBank | None, categories: list[CategoryReport], review: CodeReview | None,
     candidate_tests: CandidateTests | None,
 ) -> list[FollowUp]:
-    """The questions this grade calls for, those with the most reasons first (at most MAX_CHOSEN), then depth
-    questions: more of them when nothing called for a question."""
+    """The questions this grade calls for, the weightiest first (at most MAX_CHOSEN), then depth questions: more
+    of them when nothing called for a question. A question weighs the points its lost tests cost, plus a point
+    for each other reason (SECURITY_FINDING for a security finding of the review), so the question about the
+    flaw that cost most comes first."""
     if bank is None:
         return []
     evidence = _evidence(categories, review, candidate_tests)
+    weights = _weights(categories, review)
     called = []
     for order, question in enumerate(q for q in bank.question if q.when):
-        because = [reason for key in question.when for reason in _reasons(key, evidence)]
+        because = list(dict.fromkeys(reason for key in question.when for reason in _reasons(key, evidence)))
         if because:
-            called.append((-len(because), order, question, list(dict.fromkeys(because))))
+            called.append((-sum(weights.get(reason, 1.0) for reason in because), order, question, because))
     called.sort(key=lambda row: row[:2])
     chosen = [
         FollowUp(question=q.question, because=because, strong_answer=q.strong_answer) for *_, q, because in called[:MAX_CHOSEN]
@@ -111,6 +115,17 @@ def choose_follow_ups(
         for q in depth[: DEPTH_WHEN_PERFECT if not chosen else DEPTH_OTHERWISE]
     ]
     return chosen
+
+
+def _weights(categories: list[CategoryReport], review: CodeReview | None) -> dict[str, float]:
+    """What each reason weighs: a lost test its points, a security finding SECURITY_FINDING; others count 1."""
+    weights = {
+        t.id: max(t.points, 1.0) for c in categories for t in c.tests if t.outcome in (TestOutcome.failed, TestOutcome.error)
+    }
+    for finding in review.findings if review else []:
+        if finding.severity is Severity.security:
+            weights[finding.rule] = SECURITY_FINDING
+    return weights
 
 
 def _evidence(

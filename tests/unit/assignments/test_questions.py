@@ -96,3 +96,17 @@ def test_no_bank_means_no_questions(notes, tmp_path):
     shutil.copytree(notes.folder, folder, ignore=shutil.ignore_patterns("solutions", "questions.toml"))
     assert load_bank(load_assignment_folder(folder)) is None
     assert choose_follow_ups(None, [], None, None) == []
+
+
+def test_the_question_about_the_flaw_that_cost_most_comes_first(bank):
+    """per-process-secret: the session test (10 points) outranks the likes test (5) and its category."""
+    def lost(test: str, points: float) -> TestReport:
+        return TestReport(id=test, title=test, outcome=TestOutcome.failed, points=points)
+
+    concurrency = CategoryReport(id="concurrency", title="c", score=10, max_score=25, tests=[
+        lost("test_concurrency.py::test_session_valid_on_every_worker", 10),
+        lost("test_concurrency.py::test_concurrent_likes_are_all_counted", 5),
+    ])
+    chosen = choose_follow_ups(bank, [concurrency], None, CandidateTests(ran=True, passed=1))
+    assert chosen[0].question.startswith("Your app runs in four Gunicorn workers")
+    assert chosen[1].question.startswith("Fifty requests like the same note")
