@@ -1,0 +1,1 @@
+"""Tests of the cohort's similarity engine: `grader/cohort/`."""
