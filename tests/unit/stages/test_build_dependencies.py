@@ -3,7 +3,6 @@ constraints mounted beside the requirements, and a refused include stops the bui
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,13 @@ from grader.sandbox.fake import FakeSandbox
 from grader.settings import Settings
 from grader.stages.build import CONSTRAINTS, REQUIREMENTS, RUNTIME_REPOSITORY, build_image
 from grader.stages.requirements import read_dependencies
+from tests.trees import snapshot_of, write_tree
 
 PINS = "Flask==3.1.3\ngunicorn==23.0.0\n"
 
 
 def _snapshot(root: Path, name: str, files: dict[str, str], links: dict[str, str] | None = None) -> Snapshot:
-    tree = root / name
-    for path, text in files.items():
-        (tree / path).parent.mkdir(parents=True, exist_ok=True)
-        (tree / path).write_text(text)
-    for path, target in (links or {}).items():
-        (tree / path).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, tree / path)
-    return Snapshot(submission_id=f"s-{name}", url=str(tree), ref=None, commit="0" * 40, path=tree)
+    return snapshot_of(write_tree(root / name, files, links), f"s-{name}")
 
 
 def test_jobs_on_one_layer_build_on_one_tagged_runtime_image(tmp_path: Path, settings: Settings):

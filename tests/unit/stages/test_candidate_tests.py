@@ -3,7 +3,6 @@ pytest's JUnit XML and coverage's JSON read as hostile data, and the run through
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -31,23 +30,18 @@ from grader.stages.candidate_tests import (
 )
 from grader.stages.requirements import TEST_TOOLS, read_dependencies
 from tests.conftest import REFERENCE
+from tests.trees import snapshot_of, write_tree
 
 PINS = (REFERENCE / "requirements.txt").read_text()
 A_TEST = "def test_one():\n    assert True\n"
 
 
 def _tree(root: Path, files: dict[str, str], links: dict[str, str] | None = None) -> Path:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    for name, target in (links or {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, root / name)
-    return root
+    return write_tree(root, files, links)
 
 
 def _snapshot(root: Path) -> Snapshot:
-    return Snapshot(submission_id="s-unit", url=str(root), ref=None, commit="0" * 40, path=root)
+    return snapshot_of(root)
 
 
 # --- finding the tests ------------------------------------------------------------------------------

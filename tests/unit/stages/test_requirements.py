@@ -18,6 +18,7 @@ from grader.stages.requirements import (
     read_dependencies,
 )
 from tests.conftest import REFERENCE
+from tests.trees import snapshot_of, write_tree
 
 BASE = "sha256:" + "1" * 64
 PINS = "flask==3.1.3\ngunicorn==23.0.0\n"
@@ -71,13 +72,7 @@ def test_lines_are_normalized_to_the_same_meaning():
 
 
 def _tree(root: Path, files: dict[str, str], links: dict[str, str] | None = None) -> Snapshot:
-    for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
-    for name, target in (links or {}).items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(target, root / name)
-    return Snapshot(submission_id="s-unit", url=str(root), ref=None, commit="0" * 40, path=root)
+    return snapshot_of(write_tree(root, files, links))
 
 
 @pytest.fixture
