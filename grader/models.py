@@ -119,6 +119,11 @@ class TestOutcome(str, Enum):
     error = "error"
     skipped = "skipped"
 
+    @property
+    def lost(self) -> bool:
+        """Failed or errored: the test cost its points."""
+        return self in (TestOutcome.failed, TestOutcome.error)
+
 
 class Exchange(Frozen):
     """One HTTP request and its response, as a failed test saw them."""
@@ -163,7 +168,7 @@ class TestReport(Frozen):
     @property
     def intermittent(self) -> bool:
         """Failed, then passed when re-run: usually per-process state or a race."""
-        return self.outcome in (TestOutcome.failed, TestOutcome.error) and self.rerun is TestOutcome.passed
+        return self.outcome.lost and self.rerun is TestOutcome.passed
 
 
 class TestResult(TestReport):

@@ -45,6 +45,11 @@ class Paths(_Group):
         return self.data_dir / "locks"
 
     @property
+    def lane_slots_dir(self) -> Path:
+        """The machine-wide lane slots (grader/filelock.py): hidden lanes and the candidate's own tests take them."""
+        return self.data_dir / "lane-slots"
+
+    @property
     def redis_dir(self) -> Path:
         """Socket, pidfile and append-only file of the embedded redis-server."""
         return self.data_dir / "redis"

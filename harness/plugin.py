@@ -82,7 +82,7 @@ class _Recorder:
             outcome = TestOutcome.failed if when == "call" else TestOutcome.error
             message = _message(report) if when == "call" else f"{when} failed: {_message(report)}"
             break
-        exchanges = list(self.history.pop(nodeid, ())) if outcome in (TestOutcome.failed, TestOutcome.error) else []
+        exchanges = list(self.history.pop(nodeid, ())) if outcome.lost else []
         self.history.pop(nodeid, None)
         duration = sum(r.duration for r in phases.values())
         return TestResult(

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from grader.assignments.model import Assignment, AssignmentError, category_of_file, load_assignment_folder, test_functions
 from grader.assignments.questions import load_bank
 from grader.assignments.rubric import matches
-from grader.models import GradeReport, Status, SubmissionRequest, TestOutcome
+from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
 
@@ -222,7 +222,7 @@ def validate_assignment(folder: Path, apply_patches: bool = True) -> list[str]:
         problems.append(str(exc))
     functions: dict[str, set[str]] = {}
     for category in assignment.categories:
-        path = assignment.tests_dir / f"test_{category.id}.py"
+        path = assignment.tests_dir / category.test_file
         if not path.is_file():
             problems.append(f"{path}: missing: category {category.id!r} has no test file")
             continue
@@ -275,7 +275,7 @@ def _as_repository(solution: Path, workdir: Path) -> Path:
 
 
 def compare(name: str, expectation: Expectation, report: GradeReport) -> SolutionCheck:
-    failed = {t.id for c in report.categories for t in c.tests if t.outcome in (TestOutcome.failed, TestOutcome.error)}
+    failed = {t.id for c in report.categories for t in c.tests if t.outcome.lost}
     unexpected = sorted(t for t in failed if not any(matches(p, t) for p in expectation.must_fail))
     undetected = sorted(p for p in expectation.must_fail if not any(matches(p, t) for t in failed))
     scores = {c.id: (c.score, c.max_score) for c in report.categories}

@@ -43,6 +43,11 @@ class Category(Strict):
         "set up and serving before its tests start.",
     )
 
+    @property
+    def test_file(self) -> str:
+        """Its hidden tests' file in the assignment's tests/ (category_of_file is the way back)."""
+        return f"test_{self.id}.py"
+
 
 class LayoutEntry(Strict):
     """A file or folder the brief requires, checked on the host before the build (grader/stages/preflight.py)."""
@@ -173,8 +178,7 @@ class Assignment(Strict):
         for entry in self.layout:
             if unknown := sorted(set(entry.affects) - known):
                 raise ValueError(f"layout {entry.path}: affects {unknown}, not categories of the assignment")
-        brief = self.folder / self.brief
-        text = _words(brief.read_text(errors="replace")) if self.layout and brief.is_file() else ""
+        text = self._brief_words() if self.layout else ""
         for entry in self.layout if text else []:
             if _words(entry.brief) not in text:
                 raise ValueError(f"layout {entry.path}: brief: the sentence is not in {self.brief}; quote it exactly")
@@ -182,7 +186,7 @@ class Assignment(Strict):
 
     @model_validator(mode="after")
     def _tests_are_consistent(self) -> Assignment:
-        by_file = {f"test_{c.id}.py": c for c in self.categories}
+        by_file = {c.test_file: c for c in self.categories}
         quoted = [(f"category {c.id}", c.rubric) for c in self.categories if c.rubric]
         for spec in self.tests:
             category = by_file.get(spec.file)
@@ -199,25 +203,29 @@ class Assignment(Strict):
             if spec.rubric:
                 quoted.append((f"tests {spec.name!r}", spec.rubric))
         for category in self.categories:
-            declared = sum(s.points or 0 for s in self.tests if s.file == f"test_{category.id}.py")
+            declared = sum(s.points or 0 for s in self.tests if s.file == category.test_file)
             if declared >= category.weight:
                 raise ValueError(
                     f"category {category.id}: its weighted tests carry {declared:g} of its {category.weight:g} points; "
                     "leave a share for its other tests"
                 )
-        brief = self.folder / self.brief
-        text = _words(brief.read_text(errors="replace")) if quoted and brief.is_file() else ""
+        text = self._brief_words() if quoted else ""
         for where, sentence in quoted if text else []:
             if _words(sentence) not in text:
                 raise ValueError(f"{where}: rubric: the sentence is not in {self.brief}; quote it exactly")
         return self
+
+    def _brief_words(self) -> str:
+        """The brief's text, whitespace folded, for the sentences assignment.toml quotes; "" without a brief."""
+        brief = self.folder / self.brief
+        return _words(brief.read_text(errors="replace")) if brief.is_file() else ""
 
     def spec_of(self, test_id: str) -> TestSpec | None:
         """What `[[tests]]` says of this hidden test, if anything."""
         return spec_of(self.tests, test_id)
 
     def specs_of(self, category: Category) -> list[TestSpec]:
-        return [spec for spec in self.tests if spec.file == f"test_{category.id}.py"]
+        return [spec for spec in self.tests if spec.file == category.test_file]
 
     @property
     def tests_dir(self) -> Path:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grader.assignments.model import Assignment, AssignmentError
 from grader.assignments.rubric import matches
-from grader.models import CandidateTests, CategoryReport, CodeReview, FollowUp, Severity, TestOutcome
+from grader.models import CandidateTests, CategoryReport, CodeReview, FollowUp, Severity
 
 FACTS = ("candidate-tests:none", "candidate-tests:failing", "intermittent")
 MAX_CHOSEN = 5
@@ -120,7 +120,7 @@ def choose_follow_ups(
 def _weights(categories: list[CategoryReport], review: CodeReview | None) -> dict[str, float]:
     """What each reason weighs: a lost test its points, a security finding SECURITY_FINDING; others count 1."""
     weights = {
-        t.id: max(t.points, 1.0) for c in categories for t in c.tests if t.outcome in (TestOutcome.failed, TestOutcome.error)
+        t.id: max(t.points, 1.0) for c in categories for t in c.tests if t.outcome.lost
     }
     for finding in review.findings if review else []:
         if finding.severity is Severity.security:
@@ -131,7 +131,7 @@ def _weights(categories: list[CategoryReport], review: CodeReview | None) -> dic
 def _evidence(
     categories: list[CategoryReport], review: CodeReview | None, candidate_tests: CandidateTests | None
 ) -> dict[str, list[str]]:
-    failed = [t for c in categories for t in c.tests if t.outcome in (TestOutcome.failed, TestOutcome.error)]
+    failed = [t for c in categories for t in c.tests if t.outcome.lost]
     facts = []
     if candidate_tests is not None and not candidate_tests.ran:
         facts.append("candidate-tests:none")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -42,19 +41,16 @@ class BesideWork:
 
     def start_review(self, source: Path) -> None:
         if self.settings.report.code_review:
-            self._review = self._pool.submit(_review, source, self.settings)
+            self._review = self._pool.submit(review_code, source, self.settings)
 
     def start_candidate_tests(self, image: SubmissionImage, assignment: Assignment, sandbox: Sandbox, source: Path) -> None:
         if self.settings.report.own_tests:
             self._tests = self._pool.submit(self._candidate_tests, image, assignment, sandbox, source)
 
-    def suite_done(self) -> None:
-        """The hidden suite ended (or never started): the candidate's tests need no slot now."""
-        self._suite_done.set()
-
     def results(self) -> tuple[CodeReview | None, CandidateTests | None]:
-        """Both parts' results, waiting for them within their own time limits; call before the job's cleanup."""
-        self.suite_done()
+        """Both parts' results, waiting for them within their own time limits; call once the hidden suite has
+        ended (or never started), before the job's cleanup: the candidate's tests need no slot any more."""
+        self._suite_done.set()
         limit = self.settings.timeouts.review_s + self.settings.timeouts.candidate_tests_s + 30
         review = _result(self._review, limit, lambda exc: CodeReview(error=f"the review failed on our side: {exc}"))
         tests = _result(
@@ -66,19 +62,17 @@ class BesideWork:
 
     def _candidate_tests(self, image: SubmissionImage, assignment: Assignment, sandbox: Sandbox, source: Path) -> CandidateTests:
         slot = self._slot_when_busy()
-        started = time.monotonic()
         try:
-            result = run_candidate_tests(image, assignment, self.settings, sandbox, source)
+            return run_candidate_tests(image, assignment, self.settings, sandbox, source)
         finally:
             if slot is not None:
                 slot.close()
-        return result if result.duration_s else result.model_copy(update={"duration_s": round(time.monotonic() - started, 3)})
 
     def _slot_when_busy(self) -> IO[str] | None:
         """Nothing to wait for when the machine has a lane slot free: the tests start at once and hold none, so
         they never keep a hidden lane waiting. When every slot is taken (other grades), they wait for one, and
         once this grade's suite is done they run anyway."""
-        folder, count = self.settings.paths.data_dir / "lane-slots", self.settings.sandbox.lane_slot_count
+        folder, count = self.settings.paths.lane_slots_dir, self.settings.sandbox.lane_slot_count
         probe = take_free_slot(folder, count)
         if probe is not None:
             probe.close()
@@ -89,12 +83,6 @@ class BesideWork:
                 return slot
             self._suite_done.wait(_POLL_S)
         return None
-
-
-def _review(source: Path, settings: Settings) -> CodeReview:
-    started = time.monotonic()
-    review = review_code(source, settings)
-    return review if review.duration_s else review.model_copy(update={"duration_s": round(time.monotonic() - started, 3)})
 
 
 def _result(future: Future[T] | None, timeout: float, failed: Callable[[str], T]) -> T | None:

@@ -108,7 +108,7 @@ def _suite(report: GradeReport, category: CategoryReport, lost: dict[tuple[str, 
         message = xml_safe(_clip(test.message.splitlines()[0] if test.message else test.outcome.value, 500))
         if test.outcome is TestOutcome.skipped:
             ET.SubElement(case, "skipped", message=message)
-        elif test.outcome in (TestOutcome.failed, TestOutcome.error):
+        elif test.outcome.lost:
             tag = "failure" if test.outcome is TestOutcome.failed else "error"
             detail = ET.SubElement(case, tag, message=message, type=tag)
             detail.text = xml_safe(evidence_text(test, lost.get((category.id, test.id))))
@@ -143,7 +143,7 @@ def _ctrf_test(category: CategoryReport, test: TestReport, lost: LostTest | None
                             "extra": extra}
     if test.message:
         item["message"] = test.message
-    if test.outcome in (TestOutcome.failed, TestOutcome.error):
+    if test.outcome.lost:
         item["trace"] = evidence_text(test, lost)
     if test.rerun is not None:
         item.update(retries=1, flaky=test.intermittent)

@@ -20,7 +20,7 @@ from typing import IO
 from grader.assignments.model import Assignment, Category
 from grader.errors import BootFailed, InfraError
 from grader.filelock import take_free_slot
-from grader.models import Pod, SuiteSession, TestOutcome, TestResult
+from grader.models import Pod, SuiteSession, TestResult
 from grader.sandbox import Sandbox
 from grader.sandbox.pod import ready_or_idle, start_lane
 from grader.settings import Settings
@@ -65,7 +65,7 @@ def run_lanes(
         server = ControlServer(lane, folder / "control.sock")
         try:
             session = SuiteSession(control_socket=server.path, request_timeout_s=settings.timeouts.request_s)
-            files = [str(assignment.tests_dir / f"test_{c.id}.py") for c in categories]
+            files = [str(assignment.tests_dir / c.test_file) for c in categories]
             result = run_tests(session, files, categories[0].lane)
             rerun_started = time.monotonic()
             results = result.results if result.stopped else rerun_failures(result.results, session, assignment, settings, run_tests)
@@ -85,7 +85,7 @@ def rerun_failures(
     score keeps the first. Tests stopped at their time limit, or never run to the end, are not re-run."""
     failed = [
         r for r in results
-        if r.outcome in (TestOutcome.failed, TestOutcome.error)
+        if r.outcome.lost
         and not r.message.startswith(("Failed: Timeout", "not run"))
     ][: settings.sandbox.diagnosis_reruns]
     if not failed:
@@ -121,7 +121,7 @@ def schedule_lanes(
     (and `parallel_lanes`), else when this grade has no lane running. Slots are flocks, so lanes of every
     grading process on the host count, and a slot held by a process that died is free again."""
     slots = settings.sandbox.lane_slot_count
-    folder = settings.paths.data_dir / "lane-slots"
+    folder = settings.paths.lane_slots_dir
     results: dict[int, LaneResult] = {}
     pending = list(range(len(lanes)))
 

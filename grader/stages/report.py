@@ -31,7 +31,6 @@ from grader.models import (
     Status,
     SubmissionRequest,
     Summary,
-    TestOutcome,
     TestReport,
     Timings,
 )
@@ -183,7 +182,7 @@ def report_view(report: GradeReport, bar_width: float = 200.0) -> ReportView:
             width=round(bar_width * min(c.score / c.max_score, 1.0), 1) if c.max_score else 0.0, color=_color(c.score, c.max_score))
         for i, c in enumerate(report.categories)
     ]
-    failed = {c.id: sum(t.outcome in (TestOutcome.failed, TestOutcome.error) for t in c.tests) for c in report.categories}
+    failed = {c.id: sum(t.outcome.lost for t in c.tests) for c in report.categories}
     return ReportView(
         graded=report.status is Status.graded, bars=bars, chart_height=len(bars) * _CHART_ROW,
         category_titles={c.id: c.title for c in report.categories},
@@ -197,7 +196,7 @@ def shown_tests(category: CategoryReport, printable: bool) -> list[TestReport]:
     """The tests the full list shows: all of them on screen, the ones that did not pass on paper."""
     if not printable:
         return list(category.tests)
-    return [t for t in category.tests if t.outcome in (TestOutcome.failed, TestOutcome.error)]
+    return [t for t in category.tests if t.outcome.lost]
 
 
 def report_context(

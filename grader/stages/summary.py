@@ -14,7 +14,6 @@ from grader.models import (
     LostTest,
     Severity,
     Summary,
-    TestOutcome,
     TestReport,
 )
 
@@ -40,7 +39,7 @@ def summarize(
     lost = [
         _lost(test, category, by_id.get(category.id), assignment)
         for category in categories for test in category.tests
-        if test.outcome in (TestOutcome.failed, TestOutcome.error)
+        if test.outcome.lost
     ]
     lost.sort(key=lambda row: (row.severity is not Severity.security, -row.points))
     caveats = [f"{row.title} ({row.category}) {_INTERMITTENT}" for row in lost if row.intermittent]
