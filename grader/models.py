@@ -311,6 +311,25 @@ class Provenance(Frozen):
     )
 
 
+class SimilarMatch(Frozen):
+    """An earlier submission of the same assignment whose code this one's resembles: a prompt to review, never a verdict."""
+
+    submission: str
+    score: float = Field(description="0-1: the larger share of either side's fingerprints found in the other.")
+    flagged: bool = Field(description="At or above the similarity threshold, and not the same candidate's.")
+    same_candidate: bool = Field(description="A resubmission through the same invitation (or by the same submitter).")
+
+
+class CohortPosition(Frozen):
+    """Where this grade stood among the graded submissions of the same assignment and version, when it was graded."""
+
+    rank: int = Field(description="1 for the best score; ties share the better rank.")
+    percentile: float | None = Field(
+        description="Percentile rank (those below, plus half of those level, over n); None while n is below the minimum."
+    )
+    n: int = Field(description="Graded submissions of this assignment and version, this one included.")
+
+
 class GradeReport(Frozen):
     """The graded report; its field names are a public contract."""
 
@@ -336,3 +355,7 @@ class GradeReport(Frozen):
     review: CodeReview | None = Field(None, description="The static code review, beside the score, never inside it.")
     follow_ups: list[FollowUp] = []
     candidate_tests: CandidateTests | None = None
+    similar: list[SimilarMatch] = Field(
+        [], description="The closest earlier submissions of this assignment (top matches), as when graded."
+    )
+    cohort: CohortPosition | None = Field(None, description="Rank and percentile when graded; None when not placed.")

@@ -16,11 +16,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from grader.assignments.model import Assignment, AssignmentError, load_assignment
 from grader.assignments.questions import choose_follow_ups, load_bank
+from grader.cohort.files import keep_snapshot
 from grader.errors import GraderError, InfraError
-from grader.models import GradeReport, Provenance, SourceInfo, Stage, Status, SubmissionRequest, Timings
+from grader.models import GradeReport, Provenance, Snapshot, SourceInfo, Stage, Status, SubmissionRequest, Timings
 from grader.sandbox import Sandbox
 from grader.sandbox.docker import DockerSandbox
 from grader.settings import Settings
@@ -53,8 +55,13 @@ def grade_submission(
     settings: Settings,
     on_stage: ProgressCallback | None = None,
     sandbox: Sandbox | None = None,
+    keep_code: Path | None = None,
 ) -> GradeReport:
-    """Grade one submission and return its report (written by the caller)."""
+    """Grade one submission and return its report (written by the caller).
+
+    With `keep_code`, a graded snapshot's code is copied there before the clean-up, for the cohort's comparisons
+    (grader/cohort/place.py); the callers that build a cohort pass it, `assignments check` and the bench do not.
+    """
     notify = on_stage or (lambda stage: None)
     timings = Timings()
     started = time.monotonic()
@@ -67,6 +74,7 @@ def grade_submission(
     warnings: list[str] = []
     status, reason = Status.graded, ""
     beside = BesideWork(settings)
+    snapshot: Snapshot | None = None
     try:
         assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
         provenance["assignment_version"] = assignment.version
@@ -113,6 +121,8 @@ def grade_submission(
     finally:
         with _timed(timings, "wait_s"):
             review, candidate_tests = beside.results()  # before the cleanup removes their container and tree
+        if keep_code is not None and snapshot is not None and status is Status.graded:
+            _keep(snapshot.path, keep_code, logs)
         _clean_up(request.id, settings, sandbox, logs)
     timings.review_s = review.duration_s if review else 0.0
     timings.candidate_tests_s = candidate_tests.duration_s if candidate_tests else 0.0
@@ -141,6 +151,15 @@ def _judgement(report: GradeReport, assignment: Assignment, limits: list[str]) -
         log.warning("no follow-up questions: %s", exc)
         bank = None
     return {"summary": summary, "follow_ups": choose_follow_ups(bank, report.categories, report.review, report.candidate_tests)}
+
+
+def _keep(tree: Path, dest: Path, logs: dict[str, str]) -> None:
+    """The graded code kept for the cohort; a failure costs only the comparisons, and is noted."""
+    try:
+        keep_snapshot(tree, dest)
+    except OSError as exc:
+        log.warning("code of %s not kept: %s", dest.name, exc)
+        logs["cohort"] = f"the code was not kept for comparison: {exc}"
 
 
 def _clean_up(submission_id: str, settings: Settings, sandbox: Sandbox | None, logs: dict[str, str]) -> None:

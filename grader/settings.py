@@ -50,6 +50,11 @@ class Paths(_Group):
         return self.data_dir / "lane-slots"
 
     @property
+    def snapshots_dir(self) -> Path:
+        """The code of graded submissions kept for comparison (`<id>/`), until `snapshot_retention_days`."""
+        return self.data_dir / "snapshots"
+
+    @property
     def redis_dir(self) -> Path:
         """Socket, pidfile and append-only file of the embedded redis-server."""
         return self.data_dir / "redis"
@@ -224,9 +229,28 @@ class ReportSettings(_Group):
     pdf: bool = Field(True, description="Write report.pdf beside report.json (WeasyPrint).")
 
 
+class CohortSettings(_Group):
+    """How a grade is placed among the others of its assignment: rank, and similarity of code (grader/cohort/)."""
+
+    similarity_threshold: float = Field(
+        0.5, gt=0, le=1, description="A pair of submissions at or above this score is flagged for review (never scored)."
+    )
+    top_matches: int = Field(5, ge=1, description="Closest earlier submissions kept in each report's `similar`.")
+    rank_min_n: int = Field(5, ge=1, description="No percentile is shown while fewer submissions than this are graded.")
+    snapshot_retention_days: float = Field(
+        365, gt=0, description="Kept code of a graded submission (for comparisons and the side-by-side view) is removed "
+        "this long after its grade; its score stays in the cohort, its pairs keep their scores.",
+    )
+    common_code_min_n: int = Field(
+        10, ge=2, description="From this cohort size on, code most of the cohort shares stops counting as similar."
+    )
+    common_code_share: float = Field(0.5, gt=0, le=1, description="'Most of the cohort': this share of its members.")
+
+
 _GROUPS: dict[str, type[_Group]] = {
     "paths": Paths, "intake": IntakeSettings, "sandbox": SandboxSettings, "timeouts": Timeouts,
     "queue": QueueSettings, "database": DatabaseSettings, "web": WebSettings, "report": ReportSettings,
+    "cohort": CohortSettings,
 }
 _RENAMED = {
     "harness_image": ("sandbox", "relay_image"), "redis_url": ("queue", "redis_url"), "database_url": ("database", "url"),
@@ -293,6 +317,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     web: WebSettings = WebSettings()
     report: ReportSettings = ReportSettings()
+    cohort: CohortSettings = CohortSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ status to answer with (the CLI maps it to its exit codes). Nothing here imports 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 
 from grader.assignments.model import Assignment, AssignmentError, load_assignment
+from grader.cohort.files import remove_kept
+from grader.cohort.store import CohortStore
 from grader.db.schema import submissions
 from grader.db.store import Store, SubmissionRecord
 from grader.errors import Rejected
@@ -45,7 +48,7 @@ class SubmitError(Exception):
     """A submission or regrade was refused; `status` is the HTTP status to answer with, the message says why.
 
     404: no such assignment (check_source) or submission (regrade_submission); 400: the source is refused;
-    409: the submission is not finished, so there is nothing to regrade yet.
+    409: the submission is not finished, so there is nothing to regrade (or delete) yet.
     """
 
     def __init__(self, message: str, status: int = 400) -> None:
@@ -121,6 +124,31 @@ def regrade_submission(store: Store, enqueue: Enqueue, submission_id: str) -> Qu
         current = store.get(submission_id) or record
         raise SubmitError(f"{submission_id} is {current.status.value}; it will be graded without a regrade", 409)
     return _enqueue(store, enqueue, submission_id, job_id)
+
+
+def delete_submission(settings: Settings, store: Store, submission_id: str) -> None:
+    """Remove a submission everywhere: its record, its reports, its kept code and every comparison naming it.
+
+    A submission graded by `grader grade` has no record but may be in the cohort: it is deleted the same way.
+    SubmitError 404 when it is unknown, 409 while it is queued or running (delete it once it is finished).
+    """
+    cohort = CohortStore(store.engine)
+    record, member = store.get(submission_id), cohort.member(submission_id)
+    if record is None and member is None:
+        raise SubmitError(f"no submission {submission_id!r}", 404)
+    if record is not None and not store.delete(submission_id):
+        raise SubmitError(f"{submission_id} is being graded; delete it once it is finished", 409)
+    cohort.delete(submission_id)
+    reports = settings.paths.reports_dir.resolve()
+    folders = {reports / submission_id}
+    for path in (record.report_path if record else None, member.report_path if member else None):
+        if path:
+            folders.add(Path(path).resolve().parent)
+    for folder in folders:
+        if folder.is_relative_to(reports) and folder != reports and folder.name == submission_id:
+            shutil.rmtree(folder, ignore_errors=True)
+    remove_kept(member.snapshot_path if member else None, settings.paths.snapshots_dir)
+    remove_kept(settings.paths.snapshots_dir / submission_id, settings.paths.snapshots_dir)
 
 
 def load_report(record: SubmissionRecord) -> GradeReport | None:

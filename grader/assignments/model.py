@@ -141,6 +141,9 @@ class Assignment(Strict):
         [], description="What the assignment says of particular hidden tests: weights, severity, rubric, reproduction.",
     )
     questions: str = Field("questions.toml", description="The follow-up question bank (grader/assignments/questions.py).")
+    starter: list[str] = Field(
+        [], description="Files or folders of this assignment given to candidates: their code never counts as similar.",
+    )
     folder: Path = Field(Path("."), exclude=True)
 
     @field_validator("categories")
@@ -150,6 +153,19 @@ class Assignment(Strict):
         if len(ids) != len(set(ids)):
             raise ValueError(f"category ids must be unique, got {ids}")
         return categories
+
+    @model_validator(mode="after")
+    def _starter_is_ours(self) -> Assignment:
+        root = self.folder.resolve()
+        for entry in self.starter:
+            path = (self.folder / entry).resolve()
+            if not path.is_relative_to(root) or not path.exists():
+                raise ValueError(f"starter {entry!r}: not a file or folder inside the assignment's folder")
+        return self
+
+    @property
+    def starter_paths(self) -> list[Path]:
+        return [self.folder / entry for entry in self.starter]
 
     @model_validator(mode="after")
     def _port_in_serve(self) -> Assignment:

@@ -10,8 +10,11 @@ from rich.console import Console
 
 from grader.assignments.model import AssignmentError, load_assignment
 from grader.cli.helpers import EXIT_INFRA, EXIT_REJECTED, fail, load_settings
+from grader.cohort.place import place_graded
+from grader.db.engine import open_database
 from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
+from grader.settings import Settings
 from grader.stages.report import write_report
 
 
@@ -31,7 +34,12 @@ def grade(
         raise fail(str(exc), EXIT_INFRA) from None
     request = SubmissionRequest(id=new_submission_id(), source=source, ref=ref, assignment=assignment)
     with console.status("starting") as status:
-        report = grade_submission(request, settings, on_stage=lambda stage: status.update(stage.description))
+        report = grade_submission(
+            request, settings, on_stage=lambda stage: status.update(stage.description),
+            keep_code=settings.paths.snapshots_dir / request.id,
+        )
+        status.update("placing in the cohort")
+        report = _placed(report, settings, console)
     folder = write_report(report, settings.paths.reports_dir, pdf=settings.report.pdf)
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
@@ -41,6 +49,16 @@ def grade(
         raise typer.Exit(EXIT_REJECTED)
     if report.status is Status.infra_error:
         raise typer.Exit(EXIT_INFRA)
+
+
+def _placed(report: GradeReport, settings: Settings, console: Console) -> GradeReport:
+    """The report placed in its cohort (the grades in this data directory's database); without it if the database fails."""
+    try:
+        engine = open_database(settings)
+    except Exception as exc:  # the database or its migration: the grade is written all the same
+        console.print(f"  not placed in the cohort: the database is not usable: {exc}", markup=False)
+        return report
+    return place_graded(report, settings, engine, report_path=settings.paths.reports_dir / report.id / "report.json")
 
 
 def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:
@@ -57,6 +75,7 @@ def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:
     for warning in report.warnings:
         console.print(f"  warning: {warning}", markup=False, highlight=False)
     _print_judgement(console, report)
+    _print_cohort(console, report)
     if report.limits_hit:
         console.print(f"  limits hit: {', '.join(report.limits_hit)}")
     timings = report.timings
@@ -66,6 +85,15 @@ def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:
         f"own tests {timings.candidate_tests_s:.1f}s, waited {timings.wait_s:.1f}s for them"
     )
     console.print(f"  report: {folder / 'report.json'}  {folder / 'report.html'}")
+
+
+def _print_cohort(console: Console, report: GradeReport) -> None:
+    if report.cohort is not None:
+        percentile = f", percentile {report.cohort.percentile:g}" if report.cohort.percentile is not None else ""
+        console.print(f"  cohort: rank {report.cohort.rank} of {report.cohort.n}{percentile}", highlight=False)
+    for match in report.similar:
+        label = " (same candidate)" if match.same_candidate else ": review before deciding" if match.flagged else ""
+        console.print(f"  similar to {match.submission}: {match.score:.2f}{label}", markup=False, highlight=False)
 
 
 def _print_judgement(console: Console, report: GradeReport) -> None:

@@ -25,7 +25,14 @@ from grader.cli.helpers import (
 from grader.db.store import SubmissionRecord
 from grader.models import Status
 from grader.queue.broker import connect_redis, redis_url
-from grader.submissions import SubmitError, check_source, record_submission, redis_enqueue, regrade_submission
+from grader.submissions import (
+    SubmitError,
+    check_source,
+    delete_submission,
+    record_submission,
+    redis_enqueue,
+    regrade_submission,
+)
 
 
 def submit(
@@ -113,3 +120,19 @@ def regrade(submission_id: str = typer.Argument(..., help="The submission to gra
     if not queued.enqueued:
         raise fail(f"{submission_id} recorded for regrading but not enqueued ({queued.enqueue_error})", EXIT_INFRA)
     typer.echo(submission_id)
+
+
+def delete(
+    submission_id: str = typer.Argument(..., help="The submission to delete."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+) -> None:
+    """Delete a finished submission everywhere: record, reports, kept code, and every comparison with it."""
+    settings = load_settings()
+    store = open_store_or_fail(settings)
+    if not yes:
+        typer.confirm(f"delete {submission_id}, its reports and its comparisons?", abort=True)
+    try:
+        delete_submission(settings, store, submission_id)
+    except SubmitError as exc:  # unknown (404) or still being graded (409)
+        raise fail(exc.message, EXIT_FAILED) from None
+    typer.echo(f"deleted {submission_id}")

@@ -20,35 +20,29 @@ Everything here is pure apart from reading the snapshot; storing fingerprints an
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
-from copydetect.utils import filter_code, winnow
+import pygments
 from pydantic import PrivateAttr
 
+from grader.cohort.files import LANGUAGES, MAX_FILES, source_files
 from grader.models import Frozen
 
 K = 25
 """Filtered characters per k-gram: a run shorter than this is noise (copydetect's default noise threshold)."""
 WINDOW = 4
 """Winnowing window: any shared run of K + WINDOW - 1 filtered characters is always found; the rest is sampled."""
-SCHEME = f"copydetect-filter/blake2b-64/k{K}/w{WINDOW}"
-"""Stored with each fingerprint: two fingerprints taken under different schemes share nothing by construction."""
+SCHEME = f"copydetect-filter/pygments-{pygments.__version__}/blake2b-64/k{K}/w{WINDOW}"
+"""Stored with each fingerprint: two fingerprints taken under different schemes share nothing by construction (a
+new Pygments may tokenize differently), so a stored one of another scheme is taken again from its kept snapshot."""
 
-MAX_FILES = 2000
-MAX_FILE_BYTES = 256 * 1024
 MIN_FINGERPRINTS = 10
 """A side with fewer hashes than this is too little code to call a copy (a starter with one route added)."""
 
-_LANGUAGES = {".py": "python", ".html": "html+jinja"}
-_SKIPPED_DIRS = frozenset({
-    ".git", "__pycache__", "node_modules", "site-packages", ".venv", "venv", "env", ".tox", ".nox",
-    ".mypy_cache", ".pytest_cache", ".ruff_cache", "instance",
-})
 _GENERATED = frozenset({"env.py", "alembic.ini", "script.py.mako", "README"})
 """What `flask db init` writes into `migrations/`: the same in every project that uses Flask-Migrate."""
 _ALEMBIC_HEADER = re.compile(r'\A\s*(?P<q>"""|\'\'\').*?Revision ID:.*?(?P=q)', re.S)
@@ -115,10 +109,10 @@ def fingerprint_tree(root: Path, boilerplate: Sequence[Path] = (), *, keep_gener
     """
     starter: set[int] = set()
     for path in boilerplate:
-        for rel, full in _source_files(path) if path.is_dir() else [(path.name, path)]:
+        for rel, full in source_files(path) if path.is_dir() else [(path.name, path)]:
             starter.update(_file_spans(full, rel, keep_generated=True))
     files, truncated = [], False
-    for count, (rel, full) in enumerate(_source_files(root)):
+    for count, (rel, full) in enumerate(source_files(root)):
         if count == MAX_FILES:
             truncated = True
             break
@@ -195,22 +189,6 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _source_files(root: Path) -> Iterator[tuple[str, Path]]:
-    """(posix path relative to root, path) of the files worth fingerprinting, in path order; links never followed."""
-    for here, dirs, names in os.walk(root, followlinks=False):
-        base = Path(here)
-        dirs[:] = sorted(
-            d for d in dirs
-            if d not in _SKIPPED_DIRS and not (base / d).is_symlink() and not (base / d / "pyvenv.cfg").exists()
-        )
-        for name in sorted(names):
-            full = base / name
-            if full.suffix not in _LANGUAGES or full.is_symlink() or not full.is_file():
-                continue
-            if full.stat().st_size <= MAX_FILE_BYTES:
-                yield full.relative_to(root).as_posix(), full
-
-
 def _file_spans(path: Path, rel: str, *, keep_generated: bool) -> dict[int, list[tuple[int, int]]]:
     parts = rel.split("/")
     in_migrations = len(parts) >= 2 and parts[-2] == "migrations"
@@ -219,11 +197,13 @@ def _file_spans(path: Path, rel: str, *, keep_generated: bool) -> dict[int, list
     text = path.read_bytes().decode("utf-8", errors="replace")
     if not keep_generated and len(parts) >= 3 and parts[-3:-1] == ["migrations", "versions"]:
         text = _mask_alembic(text)
-    return text_spans(text, _LANGUAGES[path.suffix])
+    return text_spans(text, LANGUAGES[path.suffix])
 
 
 def text_spans(text: str, language: str) -> dict[int, list[tuple[int, int]]]:
     """Winnowed hashes of one text, each with the spans of `text` it covers."""
+    from copydetect.utils import filter_code, winnow  # imports matplotlib (~0.5 s): paid at the first fingerprint only
+
     filtered, offsets = filter_code(text, f"file.{language}", language)
     if len(filtered) < K:
         return {}

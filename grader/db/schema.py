@@ -2,18 +2,22 @@
 
 `submissions` is the queue's truth (grader.db.store); the others are the web app's: staff `users`, their
 `api_tokens`, candidates' `invitations` and `candidate_links`, `login_failures` for the password throttle,
-and `webhooks` with their `webhook_deliveries`. The migrations in grader/db/migrations build exactly these
+and `webhooks` with their `webhook_deliveries`; the cohort's (grader.cohort.store): `cohort_members`, one per graded
+submission, and `similar_pairs`. The migrations in grader/db/migrations build exactly these
 (a unit test compares them at head).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -126,4 +130,37 @@ webhook_deliveries = Table(
     Column("created_at", DateTime, nullable=False),
     Column("delivered_at", DateTime),
     UniqueConstraint("submission_id", "finished_at", name="uq_delivery_grading"),
+)
+
+cohort_members = Table(
+    "cohort_members",
+    metadata,
+    Column("submission_id", String(40), primary_key=True),
+    Column("assignment", String(64), nullable=False, index=True),
+    Column("assignment_version", String(64)),
+    Column("candidate", String(255)),
+    Column("score", Float, nullable=False),
+    Column("max_score", Float, nullable=False),
+    Column("graded_at", DateTime, nullable=False),
+    Column("categories", Text, nullable=False),
+    Column("tests", Text, nullable=False),
+    Column("report_path", Text),
+    Column("snapshot_path", Text),
+    Column("scheme", String(128)),
+    Column("fingerprint", LargeBinary),
+)
+
+similar_pairs = Table(
+    "similar_pairs",
+    metadata,
+    Column("a", String(40), primary_key=True),
+    Column("b", String(40), primary_key=True),
+    Column("assignment", String(64), nullable=False, index=True),
+    Column("score", Float, nullable=False),
+    Column("a_in_b", Float, nullable=False),
+    Column("b_in_a", Float, nullable=False),
+    Column("shared", Integer, nullable=False),
+    Column("same_candidate", Boolean, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    Index("ix_similar_pairs_b", "b"),
 )

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 
-from grader.db.schema import submissions
+from grader.db.schema import candidate_links, submissions, webhook_deliveries
 from grader.models import Stage, Status
 
 FINAL_STATUSES = (Status.graded, Status.rejected, Status.build_failed, Status.boot_failed, Status.infra_error)
@@ -226,3 +226,13 @@ class Store:
             conn.execute(
                 update(submissions).where(submissions.c.id == submission_id).values(last_error=error, updated_at=utcnow())
             )
+
+    def delete(self, submission_id: str) -> bool:
+        """Remove a finished record with its candidate's link and its webhook deliveries; False if not finished."""
+        finished = (submissions.c.id == submission_id) & submissions.c.status.in_([s.value for s in FINAL_STATUSES])
+        with self.engine.begin() as conn:
+            if conn.execute(delete(submissions).where(finished)).rowcount != 1:
+                return False
+            conn.execute(delete(candidate_links).where(candidate_links.c.submission_id == submission_id))
+            conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.submission_id == submission_id))
+        return True

@@ -26,6 +26,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from grader.assignments.model import assignment_or_none
+from grader.cohort.place import place_graded
 from grader.db.store import Store, SubmissionRecord
 from grader.models import GradeReport, Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission
@@ -96,7 +97,10 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 
     report: GradeReport | None = None
     try:
-        report = grade_submission(request, settings, on_stage=on_stage)
+        report = grade_submission(request, settings, on_stage=on_stage, keep_code=settings.paths.snapshots_dir / record.id)
+        report = place_graded(
+            report, settings, store.engine, report_path=settings.paths.reports_dir / record.id / "report.json"
+        )
         error = report.reason if report.status is Status.infra_error else None
         write_report(report, staging, pdf=settings.report.pdf)
     except LeaseLost as exc:

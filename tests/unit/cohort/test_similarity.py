@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import re
 import shutil
 from pathlib import Path
 
@@ -12,24 +10,11 @@ import pytest
 from grader.assignments.check import make_solution
 from grader.cohort.similarity import TreeFingerprint, common_hashes, compare, fingerprint_tree
 from grader.settings import PROJECT_ROOT
+from tests.disguise import RENAMES, disguised_copy
 
 SOLUTIONS = PROJECT_ROOT / "assignments" / "flask-notes" / "solutions"
 REFERENCE = SOLUTIONS / "reference"
 GENERATED = ("env.py", "alembic.ini", "script.py.mako", "README")
-RENAMES = {
-    "notes_app": "jotter", "create_app": "build_application", "overrides": "settings_patch", "init_auth": "setup_login",
-    "_load_user": "fetch_account", "_unauthorized": "deny", "authenticate": "verify_credentials",
-    "start_session": "open_session", "user": "account", "username": "login_name", "password": "secret_word",
-    "response": "resp", "target": "where", "note": "memo", "note_id": "memo_id", "notes": "memos", "data": "payload",
-    "count_words": "word_total", "text": "content", "login_manager": "signin", "db": "database", "bp": "blueprint",
-    "_own_note_or_404": "memo_of_caller", "InvalidInput": "BadPayload", "NoteNotFound": "MissingMemo",
-    "_json_object": "read_json", "_string_field": "text_field", "_title": "clean_title", "_body": "clean_body",
-    "list_notes": "all_memos", "create_note": "add_memo", "get_note": "read_memo", "update_note": "edit_memo",
-    "delete_note": "drop_memo", "like_note": "upvote", "load_config": "read_settings", "_engine_options": "engine_kwargs",
-    "csrf_token": "form_token", "csrf_ok": "token_valid", "api_error": "json_failure", "safe_next": "checked_next",
-    "is_api_request": "wants_json", "value": "raw", "exc": "error", "app": "application", "query": "stmt",
-    "User": "Member", "Note": "Entry",
-}
 TINY_A = '''
 from flask import Flask, jsonify, request
 
@@ -84,34 +69,6 @@ def clamp(value, low, high):
 '''
 
 
-def _disguise(source: str) -> str:
-    """The module with docstrings and comments gone, reformatted, every chosen identifier renamed."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-            node.body = body[1:] or [ast.Pass()]
-    code = ast.unparse(tree)
-    code = re.sub(r"\b(" + "|".join(map(re.escape, RENAMES)) + r")\b", lambda m: RENAMES[m.group(1)], code)
-    lines = (re.sub(r"^((?:    )+)", lambda m: "  " * (len(m.group(1)) // 4), line) for line in code.splitlines())
-    return "\n".join(line for line in lines if line.strip()) + "\n"
-
-
-def _disguised_reference(dest: Path) -> Path:
-    for path in REFERENCE.rglob("*"):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        rel = Path(*(RENAMES.get(part, part) for part in path.relative_to(REFERENCE).parts))
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        text = path.read_text()
-        if path.suffix == ".py":
-            text = _disguise(text)
-        elif path.suffix == ".html":
-            text = re.sub(r"\s+", " ", re.sub(r"\b(" + "|".join(RENAMES) + r")\b", lambda m: RENAMES[m.group(1)], text))
-        (dest / rel).write_text(text)
-    return dest
-
-
 def _tiny_app(dest: Path, source: str) -> Path:
     (dest / "migrations").mkdir(parents=True)
     (dest / "app.py").write_text(source)
@@ -132,7 +89,7 @@ def single_module() -> TreeFingerprint:
 
 def test_disguised_copy_scores_high(tmp_path: Path, reference: TreeFingerprint, single_module: TreeFingerprint) -> None:
     """Renamed package and identifiers, no comments or docstrings, new layout: still a copy, far above independent code."""
-    disguised = _disguised_reference(tmp_path / "jotter-app")
+    disguised = disguised_copy(REFERENCE, tmp_path / "jotter-app", RENAMES)
     assert (disguised / "jotter" / "api.py").read_text() != (REFERENCE / "notes_app" / "api.py").read_text()
     copy = compare(fingerprint_tree(disguised), reference)
     independent = compare(reference, single_module)

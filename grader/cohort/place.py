@@ -1,0 +1,179 @@
+"""A graded report placed in its cohort: its code compared with every earlier submission, its rank among them.
+
+The pipeline keeps a graded snapshot's code (grader/cohort/files.py, before its clean-up removes the clone); the caller
+(`grader grade`, the queue's job) then calls `place`, which fingerprints the kept code, stores the member, compares
+it with the stored fingerprints of the same assignment (incrementally: this one against the others, never all the
+pairs again), stores the pairs and returns the report with `similar` and `cohort`. Nothing here changes a point.
+The member is written before the others are read, so of two gradings placed at the same moment at least one sees
+the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from grader.assignments.model import assignment_or_none
+from grader.cohort.files import remove_kept
+from grader.cohort.similarity import SCHEME, TreeFingerprint, common_hashes, compare, fingerprint_tree
+from grader.cohort.store import CategoryResult, CohortStore, Member, Pair, TestResult
+from grader.db.store import utcnow
+from grader.models import CohortPosition, GradeReport, SimilarMatch, Status
+from grader.settings import CohortSettings, Settings
+
+log = logging.getLogger(__name__)
+
+STORED_FLOOR = 0.1
+"""Pairs scoring below this are neither stored nor shown: a tenth of shared code is what independent solutions of
+one brief share (the reference against an independent solution: 0.21 before common code is subtracted)."""
+def member_of(report: GradeReport, candidate: str | None, snapshot: Path | None, fingerprint: TreeFingerprint | None) -> Member:
+    return Member(
+        submission_id=report.id,
+        assignment=report.assignment,
+        assignment_version=report.provenance.assignment_version,
+        candidate=candidate,
+        score=report.score,
+        max_score=report.max_score,
+        graded_at=report.created_at.replace(tzinfo=None),
+        categories=[
+            CategoryResult(
+                id=c.id, title=c.title, score=c.score, max_score=c.max_score,
+                passed=sum(t.outcome.value == "passed" for t in c.tests), total=len(c.tests),
+            )
+            for c in report.categories
+        ],
+        tests=[
+            TestResult(id=t.id, category=c.id, title=t.title, outcome=t.outcome.value)
+            for c in report.categories for t in c.tests
+        ],
+        report_path=None,
+        snapshot_path=str(snapshot) if snapshot is not None else None,
+        scheme=fingerprint.scheme if fingerprint is not None else None,
+        hashes=fingerprint.hashes if fingerprint is not None else None,
+    )
+
+
+def place(
+    report: GradeReport,
+    snapshot: Path | None,
+    store: CohortStore,
+    settings: Settings,
+    *,
+    boilerplate: Sequence[Path] = (),
+    report_path: Path | None = None,
+) -> GradeReport:
+    """Store a graded report's member and pairs; the report with `similar` and `cohort` as they stand now."""
+    if report.status is not Status.graded:
+        return report
+    expire_snapshots(store, settings)
+    fingerprint = fingerprint_tree(snapshot, boilerplate) if snapshot is not None and snapshot.is_dir() else None
+    member = member_of(report, store.candidate_of(report.id), snapshot, fingerprint).model_copy(
+        update={"report_path": str(report_path) if report_path else None}
+    )
+    store.put_member(member)
+    pairs: list[Pair] = []
+    if fingerprint is not None:
+        others = [m for m in store.members(report.assignment, with_hashes=True) if m.submission_id != report.id]
+        pairs = compare_with_cohort(member, fingerprint, others, store, settings.cohort, boilerplate)
+        store.put_pairs(pairs)
+    cohort = position(store.members(report.assignment, version=member.assignment_version), report.id, settings.cohort)
+    return report.model_copy(update={"similar": matches(report.id, pairs, settings.cohort), "cohort": cohort})
+
+
+def compare_with_cohort(
+    member: Member,
+    fingerprint: TreeFingerprint,
+    others: Sequence[Member],
+    store: CohortStore,
+    settings: CohortSettings,
+    boilerplate: Sequence[Path] = (),
+) -> list[Pair]:
+    """This member against each other one with code; code most of a large cohort shares is not counted."""
+    theirs = [(m, fp) for m in others if (fp := _stored_fingerprint(m, store, boilerplate)) is not None]
+    ignore: set[int] = set()
+    if len(theirs) + 1 >= settings.common_code_min_n:
+        ignore = common_hashes([fingerprint, *[fp for _, fp in theirs]], settings.common_code_share)
+    now = utcnow()
+    pairs = []
+    for other, fp in theirs:
+        found = compare(fingerprint, fp, ignore, regions=False)
+        if found.score < STORED_FLOOR:
+            continue
+        mine_first = member.submission_id < other.submission_id
+        pairs.append(Pair(
+            a=member.submission_id if mine_first else other.submission_id,
+            b=other.submission_id if mine_first else member.submission_id,
+            assignment=member.assignment,
+            score=round(found.score, 4),
+            a_in_b=round(found.a_in_b if mine_first else found.b_in_a, 4),
+            b_in_a=round(found.b_in_a if mine_first else found.a_in_b, 4),
+            shared=found.shared,
+            same_candidate=member.candidate is not None and member.candidate == other.candidate,
+            computed_at=now,
+        ))
+    return pairs
+
+
+def _stored_fingerprint(member: Member, store: CohortStore, boilerplate: Sequence[Path]) -> TreeFingerprint | None:
+    """A member's stored fingerprint; one of an older scheme is taken again from its kept code, if still kept."""
+    if member.hashes is not None and member.scheme == SCHEME:
+        return TreeFingerprint(hashes=member.hashes, files=[])
+    if member.snapshot_path is None or not Path(member.snapshot_path).is_dir():
+        return None
+    fingerprint = fingerprint_tree(Path(member.snapshot_path), boilerplate)
+    store.set_fingerprint(member.submission_id, fingerprint.scheme, fingerprint.hashes)
+    return fingerprint
+
+
+def matches(submission_id: str, pairs: Sequence[Pair], settings: CohortSettings) -> list[SimilarMatch]:
+    """The closest pairs of this submission, as the report shows them; a resubmission is labelled, never flagged."""
+    ranked = sorted(pairs, key=lambda p: (-p.score, p.other(submission_id)))[: settings.top_matches]
+    return [
+        SimilarMatch(
+            submission=pair.other(submission_id), score=pair.score, same_candidate=pair.same_candidate,
+            flagged=pair.score >= settings.similarity_threshold and not pair.same_candidate,
+        )
+        for pair in ranked
+    ]
+
+
+def position(members: Sequence[Member], submission_id: str, settings: CohortSettings) -> CohortPosition | None:
+    """Rank (ties share the better one) and percentile rank ((below + level / 2) / n, level counting this one)."""
+    mine = next((m for m in members if m.submission_id == submission_id), None)
+    if mine is None:
+        return None
+    below = sum(m.score < mine.score for m in members)
+    above = sum(m.score > mine.score for m in members)
+    level = len(members) - below - above
+    n = len(members)
+    percentile = round(100 * (below + level / 2) / n, 1) if n >= settings.rank_min_n else None
+    return CohortPosition(rank=above + 1, percentile=percentile, n=n)
+
+
+def expire_snapshots(store: CohortStore, settings: Settings) -> int:
+    """Remove the kept code past the retention; the members keep their scores. Returns how many were removed."""
+    expired = store.expire(utcnow() - timedelta(days=settings.cohort.snapshot_retention_days))
+    for member in expired:
+        remove_kept(member.snapshot_path, settings.paths.snapshots_dir)
+    return len(expired)
+
+
+def place_graded(report: GradeReport, settings: Settings, engine: Engine, *, report_path: Path | None = None) -> GradeReport:
+    """`place` for the callers that grade (`grader grade`, the queue's job): a failure here costs the comparison,
+    never the grade; the report then has no `cohort`, which its pages read as "not placed"."""
+    if report.status is not Status.graded:
+        return report
+    kept = settings.paths.snapshots_dir / report.id
+    try:
+        assignment = assignment_or_none(settings.paths.assignments_dir, report.assignment)
+        return place(
+            report, kept if kept.is_dir() else None, CohortStore(engine), settings,
+            boilerplate=assignment.starter_paths if assignment else (), report_path=report_path,
+        )
+    except Exception:  # the database or the kept code failed us; the grade stands
+        log.exception("%s: not placed in its cohort", report.id)
+        return report
