@@ -29,7 +29,7 @@ _HIDDEN_FROM_THE_SUITE = (
     "notes_app", "create_app", "overrides", "init_auth", "_load_user", "_unauthorized", "authenticate",
     "start_session", "count_words", "login_manager", "_own_note_or_404", "InvalidInput", "NoteNotFound",
     "_json_object", "_string_field", "_title", "_body", "load_config", "_engine_options", "csrf_ok", "api_error",
-    "safe_next", "is_api_request", "exc",
+    "safe_next", "is_api_request",
 )
 BOOTABLE_RENAMES = {name: RENAMES[name] for name in _HIDDEN_FROM_THE_SUITE}
 

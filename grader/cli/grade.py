@@ -53,6 +53,8 @@ def grade(
 
 def _placed(report: GradeReport, settings: Settings, console: Console) -> GradeReport:
     """The report placed in its cohort (the grades in this data directory's database); without it if the database fails."""
+    if report.status is not Status.graded:
+        return report
     try:
         engine = open_database(settings)
     except Exception as exc:  # the database or its migration: the grade is written all the same

@@ -249,6 +249,12 @@ def _module_not_installed(name: str, frame: Frame | None, source: Path | None) -
     by = f" by {importer}" if importer else ""
     if own:
         return f"`{name}` is imported{by} but there is no such module in your repository"
+    if "." in name:  # Python names the parent when the parent is missing: this parent was imported
+        parent, _, child = name.rpartition(".")
+        return (
+            f"`{name}` is imported{by} but does not exist: `{parent}` is installed and has no module `{child}`; "
+            f"check the name against the version of `{top}` you pinned"
+        )
     distribution = _DISTRIBUTIONS.get(top)
     package = f" (on PyPI it is `{distribution}`)" if distribution else ""
     return (

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from grader.cohort.store import CohortStore
 from grader.db.engine import open_store
 from grader.db.store import Store
 from grader.models import GradeReport, Stage, Status
@@ -36,12 +37,18 @@ def store(settings: Settings) -> Store:
     return store
 
 
+APP = "\n".join(f"def handler_{n}(request):\n    return {{'n': {n}, 'path': request.path}}\n" for n in range(30))
+
+
 def _pipeline(monkeypatch, status: Status, reason: str = "", score: float = 0.0):
     """Replace grade_submission with one that reports stages and returns a report of `status` (it writes nothing)."""
 
-    def fake(request, settings, on_stage=None, sandbox=None):
+    def fake(request, settings, on_stage=None, sandbox=None, keep_code=None):
         for stage in (Stage.intake, Stage.build, Stage.report):
             on_stage(stage)
+        if keep_code is not None and status is Status.graded:
+            keep_code.mkdir(parents=True, exist_ok=True)
+            (keep_code / "app.py").write_text(APP)
         report = GradeReport(
             id=request.id, assignment=request.assignment, source={"url": request.source}, status=status,
             reason=reason, score=score, max_score=10, grader_version="test", created_at=datetime.now(UTC),
@@ -133,3 +140,13 @@ def test_job_timeout_is_derived_from_the_stage_limits():
     assert settings.timeouts.job_limit_s == 10 + 20 + 5 + 60 + 30 + 120
     with pytest.raises(ValidationError, match="below the sum of the stage limits"):
         Settings(suite_timeout_s=600, job_timeout_s=600)
+
+
+def test_a_graded_job_is_placed_in_its_cohort(store, settings, monkeypatch):
+    """The worker's grading keeps the code and places the report before publishing it: rank, n, its member."""
+    _pipeline(monkeypatch, Status.graded, score=7)
+    assert _run(store, settings, FakeJob(retries_left=None)) == "graded"
+    report = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())
+    assert report["cohort"] == {"rank": 1, "percentile": None, "n": 1} and report["similar"] == []
+    member = CohortStore(store.engine).member("s-1", with_hashes=True)
+    assert member is not None and member.hashes and member.snapshot_path == str(settings.paths.snapshots_dir / "s-1")

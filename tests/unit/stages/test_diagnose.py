@@ -304,6 +304,17 @@ def test_a_submodule_not_installed_names_its_distribution():
     )
 
 
+def test_a_submodule_that_does_not_exist_is_not_called_a_missing_dependency():
+    """`No module named 'sqlalchemy.error'`: Python names the parent when the parent is missing, so here the
+    parent was imported and only the submodule is wrong (a typo, or renamed in the pinned version)."""
+    log = MISSING_MARKDOWN.replace("import markdown", "from sqlalchemy.error import IntegrityError").replace(
+        "'markdown'", "'sqlalchemy.error'")
+    assert explain_boot_failure(log) == (
+        "`sqlalchemy.error` is imported by `notes_app/pages.py` (line 5) but does not exist: `sqlalchemy` is "
+        "installed and has no module `error`; check the name against the version of `sqlalchemy` you pinned"
+    )
+
+
 def test_without_a_candidate_frame_the_importer_is_found_in_the_snapshot(tmp_path: Path):
     """No frame under /app (the log was cut): a static scan of the snapshot names the importer."""
     (tmp_path / "pkg").mkdir()
