@@ -1,4 +1,4 @@
-"""Submit, status and regrade: the one service the CLI, the web pages and the API call.
+"""Submit, status, regrade and delete: the one service the CLI, the web pages and the API call.
 
 Submitting is `check_source` (the assignment exists and the source is acceptable), then `record_submission`
 (the record first, then the RQ job; a record whose job could not be enqueued stays queued with its error, and

@@ -9,7 +9,8 @@ the job's containers by label, and hands the record to a fresh RQ job with a com
 lease, so of two watchdogs that saw the same death only one re-enqueues.
 
 It also re-sends queued records whose RQ job is missing (Redis lost it, or the enqueue after
-`grader submit` failed): the database is the truth and Redis only carries jobs.
+`grader submit` failed): the database is the truth and Redis only carries jobs; and it removes the code kept
+for the cohort once past its retention (grader/cohort/place.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from grader.assignments.model import assignment_or_none
+from grader.cohort.place import expire_snapshots
+from grader.cohort.store import CohortStore
 from grader.db.store import Store, SubmissionRecord, utcnow
 from grader.models import Status, SubmissionRequest
 from grader.owner import current_owner, proc_stat, process_alive, split_owner
@@ -88,12 +91,16 @@ class Watchdog:
             self.sweep()
 
     def sweep(self) -> None:
-        """One pass: heartbeat, recover gradings of dead owners, re-send lost jobs; never raises."""
-        for step in (self.beat, self.recover_abandoned, self.resend_lost):
+        """One pass: heartbeat, recover gradings of dead owners, re-send lost jobs, expire kept code; never raises."""
+        for step in (self.beat, self.recover_abandoned, self.resend_lost, self.expire_kept_code):
             try:
                 step()
             except Exception:  # a Redis or database outage must not end the thread; next pass retries
                 log.exception("watchdog: %s failed", step.__name__)
+
+    def expire_kept_code(self) -> int:
+        """Kept code past `snapshot_retention_days` goes even when no new grade of its assignment comes."""
+        return expire_snapshots(CohortStore(self.store.engine), self.settings)
 
     def beat(self) -> None:
         self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.queue.heartbeat_ttl_s)

@@ -16,6 +16,7 @@ from grader.db.engine import open_database
 from grader.db.schema import candidate_links, invitations
 from grader.db.store import Store, utcnow
 from grader.models import CategoryReport, GradeReport, Provenance, SourceInfo, Status, TestOutcome, TestReport
+from grader.queue.watchdog import Watchdog
 from grader.settings import PROJECT_ROOT, Settings
 from grader.submissions import SubmitError, delete_submission
 from tests.disguise import RENAMES, disguised_copy
@@ -145,3 +146,14 @@ def test_a_regrade_replaces_the_member_and_its_pairs(settings, cohort):
     pair = cohort.pair("s-a", "s-b")
     assert pair is None or pair.score < 0.5
     assert again.cohort is not None and again.cohort.rank == 2
+
+
+def test_the_watchdog_expires_kept_code_without_a_new_grade(settings, cohort):
+    """A finished campaign gets no new grade: the workers' watchdog sweep applies the retention."""
+    _place(settings, cohort, _report("s-old", 70), SOLUTIONS / "reference")
+    with cohort.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE cohort_members SET graded_at = '2020-01-01 00:00:00'")
+    watchdog = Watchdog(settings, Store(cohort.engine), connection=None, owner="host/1:2")  # type: ignore[arg-type]
+    assert watchdog.expire_kept_code() == 1
+    assert not (settings.paths.snapshots_dir / "s-old").exists()
+    assert watchdog.expire_kept_code() == 0
