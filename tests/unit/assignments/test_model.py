@@ -81,3 +81,16 @@ def test_idle_start_only_where_a_lane_begins(tmp_path, categories, valid):
     else:
         with pytest.raises(AssignmentError, match="idle_start applies only"):
             load_assignment_folder(tmp_path)
+
+
+def test_starter_files_must_be_inside_the_assignment(tmp_path):
+    """`starter` names what candidates were given (never counted as similar); a path out of the folder is refused."""
+    base = 'id = "x"\ntitle = "X"\nversion = "1"\n[[categories]]\nid = "a"\ntitle = "A"\nweight = 1\n'
+    (tmp_path / "starter").mkdir()
+    (tmp_path / "starter" / "app.py").write_text("from flask import Flask\n")
+    (tmp_path / "assignment.toml").write_text('starter = ["starter"]\n' + base)
+    assert load_assignment_folder(tmp_path).starter_paths == [tmp_path.resolve() / "starter"]
+    for outside in ("../", "missing/"):
+        (tmp_path / "assignment.toml").write_text(f'starter = ["{outside}"]\n' + base)
+        with pytest.raises(AssignmentError, match="starter"):
+            load_assignment_folder(tmp_path)

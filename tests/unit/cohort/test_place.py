@@ -157,3 +157,32 @@ def test_the_watchdog_expires_kept_code_without_a_new_grade(settings, cohort):
     assert watchdog.expire_kept_code() == 1
     assert not (settings.paths.snapshots_dir / "s-old").exists()
     assert watchdog.expire_kept_code() == 0
+
+
+def _app_with(dest: Path, shared: str, own: str) -> Path:
+    dest.mkdir(parents=True)
+    (dest / "app.py").write_text(shared + own)
+    return dest
+
+
+TUTORIAL = "".join(
+    f"\n\ndef tutorial_step_{n}(request, session):\n    value = request.args.get('q{n}', {n})\n"
+    f"    session['k{n}'] = [value] * {n}\n    return {{'step': {n}, 'value': value}}\n"
+    for n in range(12)
+)
+
+
+def test_code_most_of_a_large_cohort_shares_stops_counting(settings, cohort, tmp_path):
+    """Ten candidates who all pasted the same tutorial are not ten copies: from common_code_min_n on, the
+    hashes most members share are ignored, and what is left is each one's own code."""
+    for n in range(10):
+        own = "".join(
+            f"\n\nclass Handler{n}x{m}:\n    def run_{m}(self, items, limit={m}):\n"
+            f"        return sorted(i * {n + 2} for i in items if i % {m + 2} == {n % (m + 2)})[:limit]\n"
+            for m in range(6 + n)
+        )
+        report = _place(settings, cohort, _report(f"s-{n:02}", 50 + n), _app_with(tmp_path / str(n), TUTORIAL, own))
+    assert settings.cohort.common_code_min_n == 10
+    assert all(m.score < settings.cohort.similarity_threshold for m in report.similar), report.similar
+    early = cohort.pair("s-00", "s-01")
+    assert early is not None and early.score >= settings.cohort.similarity_threshold, "before the cohort was large"
