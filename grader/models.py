@@ -311,6 +311,11 @@ class Provenance(Frozen):
     )
 
 
+SIMILAR_FLOOR = 0.1
+"""Pairs scoring below this are neither stored nor shown: a tenth of shared code is what independent solutions of one
+brief share (the reference against an independent solution: 0.21 before code common to the cohort is subtracted)."""
+
+
 class SimilarMatch(Frozen):
     """An earlier submission of the same assignment whose code this one's resembles: a prompt to review, never a verdict."""
 

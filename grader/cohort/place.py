@@ -22,14 +22,12 @@ from grader.cohort.files import remove_kept
 from grader.cohort.similarity import SCHEME, TreeFingerprint, common_hashes, compare, fingerprint_tree
 from grader.cohort.store import CategoryResult, CohortStore, Member, Pair, TestResult
 from grader.db.store import utcnow
-from grader.models import CohortPosition, GradeReport, SimilarMatch, Status
+from grader.models import SIMILAR_FLOOR, CohortPosition, GradeReport, SimilarMatch, Status
 from grader.settings import CohortSettings, Settings
 
 log = logging.getLogger(__name__)
 
-STORED_FLOOR = 0.1
-"""Pairs scoring below this are neither stored nor shown: a tenth of shared code is what independent solutions of
-one brief share (the reference against an independent solution: 0.21 before common code is subtracted)."""
+
 def member_of(report: GradeReport, candidate: str | None, snapshot: Path | None, fingerprint: TreeFingerprint | None) -> Member:
     return Member(
         submission_id=report.id,
@@ -101,7 +99,7 @@ def compare_with_cohort(
     pairs = []
     for other, fp in theirs:
         found = compare(fingerprint, fp, ignore, regions=False)
-        if found.score < STORED_FLOOR:
+        if found.score < SIMILAR_FLOOR:
             continue
         mine_first = member.submission_id < other.submission_id
         pairs.append(Pair(

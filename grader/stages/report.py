@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from grader import __version__
 from grader.assignments.model import Assignment
 from grader.models import (
+    SIMILAR_FLOOR,
     CandidateTests,
     CategoryReport,
     CodeReview,
@@ -204,6 +205,7 @@ def report_context(
 ) -> dict[str, object]:
     """What `_report_body.html` needs, for the standalone report and the reviewer's page alike."""
     return {"report": report, "view": report_view(report), "printable": printable, "shown_tests": shown_tests,
+            "similar_floor": SIMILAR_FLOOR,
             "downloads": {} if printable else dict(SIBLINGS if downloads is None else downloads)}
 
 

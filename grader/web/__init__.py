@@ -5,12 +5,14 @@
 | auth | /login, /logout | staff (administrators and reviewers) |
 | candidate | /i/<invitation token>, /s/<status token> | candidates, by unguessable link only |
 | review | /submissions, /compare, /invitations, /tokens | reviewers and administrators |
+| cohort | /assignments/<assignment>/cohort, /assignments/<assignment>/similar/<a>/<b> | reviewers and administrators |
 | admin | /admin | administrators |
 | api | /api | scripts, with `Authorization: Bearer <token>`; 401 JSON, never a redirect |
 
 Every error under /api answers JSON (grader.web.errors); pages answer HTML. The records each request needs are
 small classes over the one SQLAlchemy database engine: `users`, `tokens`, `invitations` (grader.web), `webhooks`,
-and the submissions `store`; submitting and regrading go through grader.submissions, as the CLI's do.
+the `cohort` (grader.cohort.store) and the submissions `store`; submitting, regrading and deleting go through
+grader.submissions, as the CLI's do.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader
 from werkzeug.wrappers import Response
 
+from grader.cohort.store import CohortStore
 from grader.db.engine import open_store
 from grader.db.store import Store
 from grader.settings import Settings
@@ -54,7 +57,7 @@ def secret_key(settings: Settings) -> str:
 
 def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enqueue | None = None) -> Flask:
     """The web app over the submissions database of `settings`; `enqueue` defaults to the Redis queue."""
-    from grader.web import admin, api, auth, candidate, review
+    from grader.web import admin, api, auth, candidate, cohort, review
 
     app = Flask(__name__)
     # the reviewer's page includes the standalone report's partials (grader/templates) beside its own templates
@@ -98,7 +101,7 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
         response.headers.setdefault("Referrer-Policy", "no-referrer")  # links carry tokens
         return response
 
-    for blueprint in (auth.bp, candidate.bp, review.bp, admin.bp, api.bp):
+    for blueprint in (auth.bp, candidate.bp, review.bp, cohort.bp, admin.bp, api.bp):
         app.register_blueprint(blueprint)
     return app
 
@@ -113,6 +116,7 @@ class Grader:
         self.tokens = ApiTokens(store.engine)
         self.invitations = Invitations(store.engine)
         self.webhooks = Webhooks(store.engine)
+        self.cohort = CohortStore(store.engine)
         self.enqueue = enqueue
 
 

@@ -3,8 +3,12 @@
 POST /api/invitations            {"assignment", "candidate"?, "days"?, "max_uses"?} -> 201 {"id", "url", "expires_at", ...}
 POST /api/submissions            {"assignment", "repository", "ref"?, "submitter"?} -> 202 {"id", "status", ...}
 GET  /api/submissions/<id>       the status of `grader status --json`, plus "progress" and "queue_position"
-GET  /api/submissions/<id>/report  the full report JSON (404 until there is one)
+GET  /api/submissions/<id>/report  the full report JSON, with today's "similar" and "cohort" (404 until there is one)
 GET  /api/submissions/<id>/report.pdf, /junit.xml, /ctrf.json   the report's exports (404 until there is one)
+DELETE /api/submissions/<id>     administrators only (403): the record, reports, kept code and comparisons
+                                 -> 200 {"deleted": id}; 404 unknown, 409 while it is queued or running
+GET  /api/assignments/<assignment>/cohort[?version=]   the cohort: n, mean, median, histogram, categories,
+                                 hardest tests, pairs at or above the similarity threshold (404 unknown assignment)
 
 Every error answers `{"error": "..."}` with its status: the views' own below, the rest (404, 405, 500)
 from grader.web.errors.
@@ -19,7 +23,16 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
-from grader.submissions import SubmitError, check_source, load_report, record_submission, status_payload
+from grader.cohort.view import live_report
+from grader.submissions import (
+    SubmitError,
+    check_source,
+    delete_submission,
+    load_report,
+    record_submission,
+    status_payload,
+)
+from grader.web.cohort import cohort_view, known_assignment
 from grader.web.downloads import send_export
 from grader.web.errors import api_error
 from grader.web.users import User
@@ -109,11 +122,33 @@ def status(submission_id: str) -> Response | tuple[Response, int]:
 @bp.route("/submissions/<submission_id>/report")
 @token_required
 def report(submission_id: str) -> Response | tuple[Response, int]:
-    record = _grader().store.get(submission_id)
+    grader = _grader()
+    record = grader.store.get(submission_id)
     graded = load_report(record) if record else None
     if graded is None:
         return api_error(f"no report for {submission_id!r} (yet)", 404)
-    return jsonify(graded.model_dump(mode="json"))
+    return jsonify(live_report(graded, grader.cohort, grader.settings.cohort).model_dump(mode="json"))
+
+
+@bp.route("/submissions/<submission_id>", methods=["DELETE"])
+@token_required
+def delete(submission_id: str) -> Response | tuple[Response, int]:
+    if not g.api_user.is_admin:
+        return api_error("only an administrator's token may delete a submission", 403)
+    grader = _grader()
+    try:
+        delete_submission(grader.settings, grader.store, submission_id)
+    except SubmitError as exc:
+        return api_error(exc.message, exc.status)
+    return jsonify(deleted=submission_id)
+
+
+@bp.route("/assignments/<assignment>/cohort")
+@token_required
+def cohort(assignment: str) -> Response | tuple[Response, int]:
+    if not known_assignment(assignment):
+        return api_error(f"no assignment {assignment!r}", 404)
+    return jsonify(cohort_view(assignment, request.args.get("version") or None).model_dump(mode="json"))
 
 
 @bp.route("/submissions/<submission_id>/report.pdf", defaults={"name": "report.pdf"})

@@ -1,5 +1,8 @@
 """The reviewers' pages: submissions per assignment, a full report, candidates side by side, regrade,
-invitations and API tokens. Administrators see them too."""
+invitations and API tokens. Administrators see them too, and may delete a submission.
+
+A report is shown live (`live_report`): its similar submissions and its place in the cohort as they stand today,
+since later submissions and deletions change both; report.json keeps them as they were at the grade."""
 
 from __future__ import annotations
 
@@ -12,10 +15,20 @@ from werkzeug.wrappers import Response
 from wtforms import DecimalField, IntegerField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from grader.cohort.view import live_report
 from grader.db.store import utcnow
+from grader.models import GradeReport
 from grader.stages.report import render_html, report_context
-from grader.submissions import SORTS, SubmitError, list_submissions, load_report, progress, regrade_submission
-from grader.web.auth import staff_required
+from grader.submissions import (
+    SORTS,
+    SubmitError,
+    delete_submission,
+    list_submissions,
+    load_report,
+    progress,
+    regrade_submission,
+)
+from grader.web.auth import admin_required, staff_required
 from grader.web.downloads import available, send_export
 
 bp = Blueprint("review", __name__)
@@ -48,18 +61,31 @@ REVIEW_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'sel
 """The reviewer's page shows the candidate's output inline (escaped); no script may run on it, ours included."""
 
 
+def live(report: GradeReport) -> GradeReport:
+    g = _g()
+    return live_report(report, g.cohort, g.settings.cohort)
+
+
 @bp.route("/submissions/<submission_id>")
 @staff_required
 def submission(submission_id: str) -> Response:
-    """The record, then the report itself (the standalone report's `_report_body.html`), with its downloads."""
-    record = _g().store.get(submission_id) or abort(404)
+    """The record, then the report itself (the standalone report's `_report_body.html`, live), with its downloads."""
+    g = _g()
+    record = g.store.get(submission_id) or abort(404)
     report = load_report(record)
     context: dict[str, object] = {"report": None}
     if report is not None:
+        report = live(report)
         links = {label: url_for("review.report_file", submission_id=record.id, name=name)
                  for label, name in available(record).items()}
         links["HTML page"] = url_for("review.report_html", submission_id=record.id)
         context = report_context(report, downloads=links)
+        context.update(
+            similar_links={m.submission: url_for("cohort.similar", assignment=report.assignment, a=report.id, b=m.submission)
+                           for m in report.similar},
+            cohort_href=url_for("cohort.assignment_cohort", assignment=report.assignment),
+            rank_min_n=g.settings.cohort.rank_min_n,
+        )
     response = Response(render_template("submission.html", record=record, progress=progress, **context), mimetype="text/html")
     response.headers["Content-Security-Policy"] = REVIEW_CSP
     return response
@@ -70,7 +96,7 @@ def submission(submission_id: str) -> Response:
 def report_html(submission_id: str) -> Response | str:
     record = _g().store.get(submission_id) or abort(404)
     report = load_report(record) or abort(404)
-    response = Response(render_html(report, downloads=available(record)), mimetype="text/html")
+    response = Response(render_html(live(report), downloads=available(record)), mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 
@@ -103,6 +129,25 @@ def regrade(submission_id: str) -> Response:
     else:
         flash(f"{submission_id} is queued for a new grading.")
     return redirect(url_for("review.submission", submission_id=submission_id))
+
+
+@bp.route("/submissions/<submission_id>/delete", methods=["POST"])
+@admin_required
+def delete(submission_id: str) -> Response:
+    """Remove the submission everywhere (record, reports, kept code, comparisons); the form asks to confirm."""
+    g = _g()
+    if not request.form.get("confirm"):
+        flash("Tick the box to confirm: deleting cannot be undone.")
+        return redirect(url_for("review.submission", submission_id=submission_id))
+    try:
+        delete_submission(g.settings, g.store, submission_id)
+    except SubmitError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(f"{exc.message}.")
+        return redirect(url_for("review.submission", submission_id=submission_id))
+    flash(f"{submission_id} is deleted: its record, reports, kept code and comparisons.")
+    return redirect(url_for("review.submissions"))
 
 
 @bp.route("/compare")

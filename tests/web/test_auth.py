@@ -18,6 +18,8 @@ API_ROUTES = [
     ("GET", "/api/submissions/s-000000000000/report.pdf"),
     ("GET", "/api/submissions/s-000000000000/junit.xml"),
     ("GET", "/api/submissions/s-000000000000/ctrf.json"),
+    ("DELETE", "/api/submissions/s-000000000000"),
+    ("GET", "/api/assignments/tiny/cohort"),
 ]
 PAGES = [
     "/submissions", "/submissions?assignment=tiny&sort=score", "/submissions/s-000000000000",
@@ -25,13 +27,15 @@ PAGES = [
     "/submissions/s-000000000000/junit.xml", "/submissions/s-000000000000/ctrf.json",
     "/submissions/s-000000000000/report.json", "/compare?id=a&id=b", "/invitations", "/tokens",
     "/admin/assignments", "/admin/users", "/admin/invitations", "/admin/deliveries",
+    "/assignments/tiny/cohort", "/assignments/tiny/similar/s-000000000000/s-000000000001",
 ]
 
 
 def test_api_routes_are_listed_here(app):
     """Every /api route of the app is in API_ROUTES, so the 401 test covers new ones."""
     rules = {(m, r.rule) for r in app.url_map.iter_rules() if r.rule.startswith("/api") for m in r.methods - {"HEAD", "OPTIONS"}}
-    assert {(m, rule.replace("<submission_id>", "s-000000000000")) for m, rule in rules} == set(API_ROUTES)
+    examples = {(m, rule.replace("<submission_id>", "s-000000000000").replace("<assignment>", "tiny")) for m, rule in rules}
+    assert examples == set(API_ROUTES)
 
 
 @pytest.mark.parametrize("method,path", API_ROUTES)

@@ -34,7 +34,7 @@ def test_a_method_the_route_does_not_take_is_405_json(client, auth, with_token):
     response = client.get("/api/submissions", headers=auth if with_token else NO_TOKEN)
     assert "POST" in _json_error(response, 405)
     assert "POST" in response.headers["Allow"]
-    assert client.delete("/api/submissions/s-1", headers=auth if with_token else NO_TOKEN).status_code == 405
+    assert client.put("/api/submissions/s-1", headers=auth if with_token else NO_TOKEN).status_code == 405
 
 
 @pytest.mark.parametrize("with_token", [True, False], ids=["token", "no-token"])
