@@ -44,7 +44,7 @@ def disguise_module(source: str, renames: dict[str, str]) -> str:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-            node.body = body[1:] or [ast.Pass()]
+            setattr(node, "body", body[1:] or [ast.Pass()])  # noqa: B010  (any node with a body)
     code = _renamed(ast.unparse(tree), renames)
     lines = (re.sub(r"^((?:    )+)", lambda m: "  " * (len(m.group(1)) // 4), line) for line in code.splitlines())
     return "\n".join(line for line in lines if line.strip()) + "\n"

@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Engine
 
 from grader.assignments.model import assignment_or_none
 from grader.cohort.files import remove_kept
-from grader.cohort.similarity import SCHEME, TreeFingerprint, common_hashes, compare, fingerprint_tree
-from grader.cohort.store import CategoryResult, CohortStore, Member, Pair, TestResult
+from grader.cohort.similarity import SCHEME, TreeFingerprint, fingerprint_tree, overlaps
+from grader.cohort.store import CategoryResult, CohortStore, Member, Pair, StoredFingerprint, TestResult
 from grader.db.store import utcnow
 from grader.models import SIMILAR_FLOOR, CohortPosition, GradeReport, SimilarMatch, Status
 from grader.settings import CohortSettings, Settings
@@ -75,56 +76,55 @@ def place(
     store.put_member(member)
     pairs: list[Pair] = []
     if fingerprint is not None:
-        others = [m for m in store.members(report.assignment, with_hashes=True) if m.submission_id != report.id]
+        others = store.fingerprints(report.assignment, exclude=report.id)
         pairs = compare_with_cohort(member, fingerprint, others, store, settings.cohort, boilerplate)
         store.put_pairs(pairs)
-    cohort = position(store.members(report.assignment, version=member.assignment_version), report.id, settings.cohort)
+    cohort = position(store.scores(report.assignment, member.assignment_version), report.id, settings.cohort)
     return report.model_copy(update={"similar": matches(report.id, pairs, settings.cohort), "cohort": cohort})
 
 
 def compare_with_cohort(
     member: Member,
     fingerprint: TreeFingerprint,
-    others: Sequence[Member],
+    others: Sequence[StoredFingerprint],
     store: CohortStore,
     settings: CohortSettings,
     boilerplate: Sequence[Path] = (),
 ) -> list[Pair]:
     """This member against each other one with code; code most of a large cohort shares is not counted."""
-    theirs = [(m, fp) for m in others if (fp := _stored_fingerprint(m, store, boilerplate)) is not None]
-    ignore: set[int] = set()
-    if len(theirs) + 1 >= settings.common_code_min_n:
-        ignore = common_hashes([fingerprint, *[fp for _, fp in theirs]], settings.common_code_share)
+    theirs = [(m, fp) for m in others if (fp := _stored_hashes(m, store, boilerplate)) is not None]
+    common = settings.common_code_share if len(theirs) + 1 >= settings.common_code_min_n else None
+    found = overlaps(np.asarray(fingerprint.hashes, dtype=np.int64), [fp for _, fp in theirs], common)
     now = utcnow()
     pairs = []
-    for other, fp in theirs:
-        found = compare(fingerprint, fp, ignore, regions=False)
-        if found.score < SIMILAR_FLOOR:
+    for (other, _), (mine_in_theirs, theirs_in_mine, shared) in zip(theirs, found, strict=True):
+        score = max(mine_in_theirs, theirs_in_mine)
+        if score < SIMILAR_FLOOR:
             continue
         mine_first = member.submission_id < other.submission_id
         pairs.append(Pair(
             a=member.submission_id if mine_first else other.submission_id,
             b=other.submission_id if mine_first else member.submission_id,
             assignment=member.assignment,
-            score=round(found.score, 4),
-            a_in_b=round(found.a_in_b if mine_first else found.b_in_a, 4),
-            b_in_a=round(found.b_in_a if mine_first else found.a_in_b, 4),
-            shared=found.shared,
+            score=round(score, 4),
+            a_in_b=round(mine_in_theirs if mine_first else theirs_in_mine, 4),
+            b_in_a=round(theirs_in_mine if mine_first else mine_in_theirs, 4),
+            shared=shared,
             same_candidate=member.candidate is not None and member.candidate == other.candidate,
             computed_at=now,
         ))
     return pairs
 
 
-def _stored_fingerprint(member: Member, store: CohortStore, boilerplate: Sequence[Path]) -> TreeFingerprint | None:
-    """A member's stored fingerprint; one of an older scheme is taken again from its kept code, if still kept."""
-    if member.hashes is not None and member.scheme == SCHEME:
-        return TreeFingerprint(hashes=member.hashes, files=[])
-    if member.snapshot_path is None or not Path(member.snapshot_path).is_dir():
+def _stored_hashes(stored: StoredFingerprint, store: CohortStore, boilerplate: Sequence[Path]) -> np.ndarray | None:
+    """A member's stored hashes; those of an older scheme are taken again from its kept code, if still kept."""
+    if stored.hashes is not None and stored.scheme == SCHEME:
+        return stored.hashes
+    if stored.snapshot_path is None or not Path(stored.snapshot_path).is_dir():
         return None
-    fingerprint = fingerprint_tree(Path(member.snapshot_path), boilerplate)
-    store.set_fingerprint(member.submission_id, fingerprint.scheme, fingerprint.hashes)
-    return fingerprint
+    fingerprint = fingerprint_tree(Path(stored.snapshot_path), boilerplate)
+    store.set_fingerprint(stored.submission_id, fingerprint.scheme, fingerprint.hashes)
+    return np.asarray(fingerprint.hashes, dtype=np.int64)
 
 
 def matches(submission_id: str, pairs: Sequence[Pair], settings: CohortSettings) -> list[SimilarMatch]:
@@ -139,16 +139,16 @@ def matches(submission_id: str, pairs: Sequence[Pair], settings: CohortSettings)
     ]
 
 
-def position(members: Sequence[Member], submission_id: str, settings: CohortSettings) -> CohortPosition | None:
-    """Rank (ties share the better one) and percentile rank ((below + level / 2) / n, level counting this one)."""
-    mine = next((m for m in members if m.submission_id == submission_id), None)
+def position(scores: Sequence[tuple[str, float]], submission_id: str, settings: CohortSettings) -> CohortPosition | None:
+    """Rank (ties share the better one) and percentile rank ((below + level / 2) / n, level counting this one), from
+    the (submission id, score) of every member of the same assignment version."""
+    mine = next((score for sid, score in scores if sid == submission_id), None)
     if mine is None:
         return None
-    below = sum(m.score < mine.score for m in members)
-    above = sum(m.score > mine.score for m in members)
-    level = len(members) - below - above
-    n = len(members)
-    percentile = round(100 * (below + level / 2) / n, 1) if n >= settings.rank_min_n else None
+    below = sum(score < mine for _, score in scores)
+    above = sum(score > mine for _, score in scores)
+    n = len(scores)
+    percentile = round(100 * (below + (n - below - above) / 2) / n, 1) if n >= settings.rank_min_n else None
     return CohortPosition(rank=above + 1, percentile=percentile, n=n)
 
 

@@ -154,6 +154,36 @@ def common_hashes(fingerprints: Sequence[TreeFingerprint], share: float = 0.5) -
     return {h for h, n in counts.items() if n > floor}
 
 
+def overlaps(mine: np.ndarray, cohort: Sequence[np.ndarray], share: float | None = None) -> list[tuple[float, float, int]]:
+    """`compare`'s shares of one fingerprint against many at once: (mine in theirs, theirs in mine, shared) for each.
+
+    The hashes are the sorted, unique `TreeFingerprint.hashes` as int64 arrays, so a cohort of hundreds costs a few
+    sorts instead of a Python object per hash. With `share`, the hashes `common_hashes` would return for all of them
+    (this one included) are ignored on both sides first.
+    """
+    if not cohort:
+        return []
+    sizes = np.fromiter((len(a) for a in cohort), dtype=np.int64, count=len(cohort))
+    everything = np.concatenate(cohort)
+    labels = np.repeat(np.arange(len(cohort)), sizes)
+    ignore = common_among([*cohort, mine], share) if share is not None else np.empty(0, dtype=np.int64)
+    kept = np.setdiff1d(mine, ignore, assume_unique=True)
+    shared = np.bincount(labels[np.isin(everything, kept)], minlength=len(cohort))
+    dropped = np.bincount(labels[np.isin(everything, ignore)], minlength=len(cohort))
+    return [
+        (_share(common, len(kept)), _share(common, size - gone), common)
+        for common, size, gone in zip(shared.tolist(), sizes.tolist(), dropped.tolist(), strict=True)
+    ]
+
+
+def common_among(hashes: Sequence[np.ndarray], share: float) -> np.ndarray:
+    """`common_hashes` of fingerprints given as int64 arrays of unique hashes: found in more than `share` of them."""
+    if not hashes:
+        return np.empty(0, dtype=np.int64)
+    values, counts = np.unique(np.concatenate(hashes), return_counts=True)
+    return values[counts > share * len(hashes)]
+
+
 def _share(shared: int, total: int) -> float:
     return shared / total if total >= MIN_FINGERPRINTS else 0.0
 

@@ -9,33 +9,39 @@ fingerprint: the score stays in the rank, the pairs keep their numbers.
 
 from __future__ import annotations
 
-import array
 import json
-import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine, delete, or_, select, update
 
 from grader.db.schema import candidate_links, cohort_members, similar_pairs, submissions
 
+_PACKED = np.dtype("<i8")
+
 
 def pack(hashes: Sequence[int]) -> bytes:
-    """Signed 64-bit hashes as little-endian bytes: 8 bytes each, read back without parsing."""
-    packed = array.array("q", hashes)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tobytes()
+    """Signed 64-bit hashes as little-endian bytes: 8 bytes each, read back as an array without parsing."""
+    return np.asarray(hashes, dtype=_PACKED).tobytes()
 
 
-def unpack(blob: bytes) -> list[int]:
-    packed = array.array("q")
-    packed.frombytes(blob)
-    if sys.byteorder != "little":
-        packed.byteswap()
-    return packed.tolist()
+def unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=_PACKED)
+
+
+@dataclass(frozen=True)
+class StoredFingerprint:
+    """What comparing a new member with a stored one needs: its hashes as an array, and who it is."""
+
+    submission_id: str
+    candidate: str | None
+    scheme: str | None
+    snapshot_path: str | None
+    hashes: np.ndarray | None
 
 
 class CategoryResult(BaseModel):
@@ -103,7 +109,7 @@ def _member(row: Any, *, with_hashes: bool) -> Member:
     blob = values.pop("fingerprint", None)
     values["categories"] = json.loads(values["categories"])
     values["tests"] = json.loads(values["tests"])
-    values["hashes"] = unpack(blob) if with_hashes and blob is not None else None
+    values["hashes"] = unpack(blob).tolist() if with_hashes and blob is not None else None
     return Member.model_validate(values)
 
 
@@ -133,16 +139,33 @@ class CohortStore:
             ).mappings().first()
         return _member(row, with_hashes=with_hashes) if row else None
 
-    def members(self, assignment: str, *, version: str | None = None, with_hashes: bool = False) -> list[Member]:
-        """The assignment's members, oldest first; only those of `version` when it is given."""
-        query = select(cohort_members).where(cohort_members.c.assignment == assignment)
+    def members(self, assignment: str, *, version: str | None = None) -> list[Member]:
+        """The assignment's members, oldest first, without their fingerprints; only those of `version` when given."""
+        query = select(*[c for c in cohort_members.c if c.name != "fingerprint"]).where(cohort_members.c.assignment == assignment)
         if version is not None:
             query = query.where(cohort_members.c.assignment_version == version)
-        if not with_hashes:
-            query = query.with_only_columns(*[c for c in cohort_members.c if c.name != "fingerprint"])
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(cohort_members.c.graded_at)).mappings().all()
-        return [_member(row, with_hashes=with_hashes) for row in rows]
+        return [_member(row, with_hashes=False) for row in rows]
+
+    def fingerprints(self, assignment: str, *, exclude: str) -> list[StoredFingerprint]:
+        """Every other member's fingerprint (None when its code expired), read straight into arrays."""
+        c = cohort_members.c
+        query = select(c.submission_id, c.candidate, c.scheme, c.snapshot_path, c.fingerprint).where(
+            (c.assignment == assignment) & (c.submission_id != exclude)
+        ).order_by(c.graded_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [StoredFingerprint(r[0], r[1], r[2], r[3], unpack(r[4]) if r[4] is not None else None) for r in rows]
+
+    def scores(self, assignment: str, version: str | None) -> list[tuple[str, float]]:
+        """(submission id, score) of the members of one assignment version: all a rank needs."""
+        c = cohort_members.c
+        query = select(c.submission_id, c.score).where(
+            (c.assignment == assignment) & (c.assignment_version.is_(None) if version is None else c.assignment_version == version)
+        )
+        with self.engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(query)]
 
     def set_fingerprint(self, submission_id: str, scheme: str, hashes: Sequence[int]) -> None:
         with self.engine.begin() as conn:

@@ -138,7 +138,7 @@ def live_report(report: GradeReport, store: CohortStore, settings: CohortSetting
     member = store.member(report.id)
     if member is None:
         return report
-    cohort = position(store.members(member.assignment, version=member.assignment_version), report.id, settings)
+    cohort = position(store.scores(member.assignment, member.assignment_version), report.id, settings)
     return report.model_copy(update={"similar": matches(report.id, store.pairs_of(report.id), settings), "cohort": cohort})
 
 

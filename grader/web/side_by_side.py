@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.cohort.similarity import SCHEME, TreeFingerprint, common_hashes, compare, fingerprint_tree
+import numpy as np
+
+from grader.cohort.similarity import SCHEME, TreeFingerprint, common_among, compare, fingerprint_tree
 from grader.cohort.store import CohortStore, Member
 from grader.settings import Settings
 
@@ -85,13 +87,13 @@ def _read(root: Path, rel: str) -> str | None:
 def _ignored(cohort: CohortStore, a: Member, b: Member, fingerprints: list[TreeFingerprint], settings: Settings) -> set[int]:
     """The code most of the cohort shares, left out as placement leaves it out (from common_code_min_n members on)."""
     others = [
-        TreeFingerprint(hashes=m.hashes, files=[])
-        for m in cohort.members(a.assignment, with_hashes=True)
-        if m.hashes is not None and m.scheme == SCHEME and m.submission_id not in (a.submission_id, b.submission_id)
+        stored.hashes for stored in cohort.fingerprints(a.assignment, exclude=a.submission_id)
+        if stored.hashes is not None and stored.scheme == SCHEME and stored.submission_id != b.submission_id
     ]
     if len(others) + len(fingerprints) < settings.cohort.common_code_min_n:
         return set()
-    return common_hashes([*fingerprints, *others], settings.cohort.common_code_share)
+    mine = [np.asarray(fp.hashes, dtype=np.int64) for fp in fingerprints]
+    return set(common_among([*mine, *others], settings.cohort.common_code_share).tolist())
 
 
 def side_by_side(a: Member, b: Member, cohort: CohortStore, settings: Settings, boilerplate: Sequence[Path]) -> SideBySide:

@@ -91,7 +91,7 @@ def test_rank_and_percentile_on_a_seeded_cohort(settings, cohort):
     assert early.cohort is not None and (early.cohort.rank, early.cohort.n, early.cohort.percentile) == (1, 1, None)
     top = _place(settings, cohort, _report("s-top", 100), None)
     assert top.cohort is not None and (top.cohort.rank, top.cohort.n, top.cohort.percentile) == (1, 5, 90.0)
-    members = cohort.members("flask-notes", version="1")
+    members = cohort.scores("flask-notes", "1")
     tied = [position(members, f"s-{n}", settings.cohort) for n in (1, 2)]
     assert {(p.rank, p.percentile) for p in tied if p} == {(3, 40.0)}
     lowest = position(members, "s-0", settings.cohort)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from grader.assignments.check import make_solution
-from grader.cohort.similarity import TreeFingerprint, common_hashes, compare, fingerprint_tree
+from grader.cohort.similarity import TreeFingerprint, common_among, common_hashes, compare, fingerprint_tree, overlaps
 from grader.settings import PROJECT_ROOT
 from tests.disguise import RENAMES, disguised_copy
 
@@ -173,6 +174,15 @@ def test_common_hashes_of_a_cohort_are_ignored(tmp_path: Path) -> None:
     assert common_hashes(cohort, share=0.75) == set()
     assert compare(cohort[0], cohort[1]).score > 0.3
     assert compare(cohort[0], cohort[1], ignore=common).score < 0.1
+
+    arrays = [np.asarray(fp.hashes, dtype=np.int64) for fp in cohort]
+    assert set(common_among(arrays, 0.5).tolist()) == common
+    at_once = overlaps(arrays[0], arrays[1:], share=0.5)
+    one_by_one = [compare(cohort[0], other, ignore=common, regions=False) for other in cohort[1:]]
+    assert at_once == [(s.a_in_b, s.b_in_a, s.shared) for s in one_by_one], "the vectorised path is compare's"
+    assert overlaps(arrays[0], arrays[1:]) == [
+        (s.a_in_b, s.b_in_a, s.shared) for s in (compare(cohort[0], other, regions=False) for other in cohort[1:])
+    ]
 
 
 def test_other_scheme_is_refused(reference: TreeFingerprint) -> None:
