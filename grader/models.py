@@ -89,8 +89,17 @@ class SubmissionImage(Frozen):
     build_log_tail: str = ""
 
 
+class ServiceDatabase(Frozen):
+    """The app instance's own PostgreSQL database and role (grader/sandbox/services.py)."""
+
+    name: str
+    role: str
+    password: str = Field(repr=False)
+
+
 class Pod(Frozen):
-    """A running app container and the trusted relay that owns its loopback."""
+    """A running app container and the trusted relay that owns its loopback (and, when the assignment names
+    services, the trusted services container beside them)."""
 
     submission_id: str
     owner: str = Field(description="The grading process (pid:start), which the reaper checks is alive.")
@@ -109,6 +118,13 @@ class Pod(Frozen):
     database_path: str
     started_at: float = Field(0.0, description="Unix time the pod started, for the engine's OOM events.")
     lane: str = Field("main", description="The assignment lane whose categories run against this pod.")
+    services: list[str] = Field([], description="The pod's services (run.services): postgresql, redis, nginx.")
+    app_port: int | None = Field(None, description="With nginx: the port the app binds behind it.")
+    services_container: str = ""
+    database_socket_dir: Path | None = Field(None, description="Where the grader's forward to PostgreSQL listens.")
+    superuser_password: str = Field("", repr=False)
+    database: ServiceDatabase | None = None
+    services_ready_s: dict[str, float] = Field({}, description="Seconds each service took to answer, at the pod's start.")
 
 
 class TestOutcome(str, Enum):

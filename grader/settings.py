@@ -78,6 +78,9 @@ class SandboxSettings(_Group):
         "any other name (e.g. python:3.12-slim) is pulled from a registry.",
     )
     relay_image: str = Field("grader-relay:latest", description="The trusted relay image (socat).")
+    services_image: str = Field(
+        "grader-services:bookworm", description="The trusted services image (PostgreSQL 15, Redis 7, Nginx) of pods with services."
+    )
     debian_suite: str = Field("bookworm", description="Suite mmdebstrap builds the local base from.")
     container_runtime: str | None = Field(None, description="OCI runtime for submissions, e.g. runsc.")
     ca_bundle: Path = Field(
@@ -95,6 +98,8 @@ class SandboxSettings(_Group):
     pids: int = Field(256, description="Process limit of an app or build container.")
     cpus: float = Field(1.0, description="CPU quota of an app or build container.")
     data_size: str = Field("64m", description="Size of the app's writable data area and of /tmp.")
+    services_memory: str = Field("1g", description="Memory of a pod's services container (PostgreSQL, Redis, Nginx).")
+    services_tmp_size: str = Field("512m", description="The services' tmpfs: the database cluster and Redis live there.")
     review_memory_mb: int = Field(768, ge=64, description="Address space of the static review's process on the host.")
     diagnosis_reruns: int = Field(
         12, ge=0, description="Failed hidden tests re-run once each for diagnosis (never for score), per lane; 0: none.",

@@ -120,7 +120,13 @@ class RunSpec(Strict):
         "and each Flask CLI command (see grader/forkserver.py); never the candidate's own modules.",
     )
     serve: str = "gunicorn --workers 4 --bind 127.0.0.1:8000 wsgi:app"
-    port: int = 8000
+    port: int = Field(8000, description="The port the relay forwards the hidden tests' HTTP to: the app's, or Nginx's.")
+    services: list[Literal["postgresql", "redis", "nginx"]] = Field(
+        [], description="Trusted services in the pod beside the app, one set per lane (grader/sandbox/services.py).",
+    )
+    app_port: int | None = Field(
+        None, description="With nginx: the port the serve command binds, behind Nginx on `port`.",
+    )
     ready_path: str = "/"
     database_path: str = "/data/app.db"
     env: dict[str, str] = Field({}, description="Extra environment; `{database_path}` is substituted.")
@@ -169,8 +175,14 @@ class Assignment(Strict):
 
     @model_validator(mode="after")
     def _port_in_serve(self) -> Assignment:
-        if str(self.run.port) not in self.run.serve:
-            raise ValueError(f"run.serve must bind run.port {self.run.port}")
+        run = self.run
+        if "nginx" in run.services:
+            if run.app_port is None or run.app_port == run.port:
+                raise ValueError("run.app_port: with nginx, the app binds its own port, other than run.port (Nginx's)")
+            if str(run.app_port) not in run.serve:
+                raise ValueError(f"run.serve must bind run.app_port {run.app_port}")
+        elif str(run.port) not in run.serve:
+            raise ValueError(f"run.serve must bind run.port {run.port}")
         return self
 
     @model_validator(mode="after")

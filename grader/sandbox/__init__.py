@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
-Limits = Literal["candidate", "build", "relay"]
+Limits = Literal["candidate", "build", "relay", "services"]
 
 
 @dataclass(frozen=True)
 class ContainerSpec:
-    """A container to start. `limits` picks the hardening: the candidate's (app), a build's, or the relay's."""
+    """A container to start. `limits` picks the hardening: the candidate's (app), a build's, the relay's, or the
+    services container's (ours, but it serves the candidate's code)."""
 
     image: str
     command: list[str]
@@ -109,8 +110,9 @@ class Sandbox(Protocol):
     def oom_kills(self, submission_id: str, since: float) -> int:
         """Processes of the job's containers the kernel killed for memory since `since` (Unix time)."""
 
-    def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
-        """Whether anything answers an HTTP GET of `path` through the relay's unix socket."""
+    def answers_http(self, socket_path: Path, path: str, timeout: float, *, proxied: bool = False) -> bool:
+        """Whether anything answers an HTTP GET of `path` through the relay's unix socket; with `proxied`, the
+        proxy's own 502, 503 and 504 (nothing behind it answers yet) do not count."""
 
     def remove_submission(self, submission_id: str) -> list[str]:
         """Remove every container, volume and image labelled with the job; what went."""

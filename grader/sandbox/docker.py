@@ -137,6 +137,10 @@ def copy_file_out(container: Container, path: str, dest: Path, limit: int) -> Pa
     return dest
 
 
+PROXY_NOT_READY = (502, 503, 504)
+"""What a proxy answers while nothing behind it does."""
+
+
 class DockerSandbox:
     """The Sandbox protocol on a Docker engine; every engine failure becomes an InfraError."""
 
@@ -262,10 +266,11 @@ class DockerSandbox:
         with engine_errors("reading the engine's memory events"):
             return oom_kills(self.client, submission_id, since)
 
-    def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
+    def answers_http(self, socket_path: Path, path: str, timeout: float, *, proxied: bool = False) -> bool:
         try:
-            unix_session(socket_path).get(f"{BASE_URL}{path}", timeout=timeout, allow_redirects=False, stream=True).close()
-            return True
+            response = unix_session(socket_path).get(f"{BASE_URL}{path}", timeout=timeout, allow_redirects=False, stream=True)
+            response.close()
+            return not (proxied and response.status_code in PROXY_NOT_READY)
         except Exception:  # no answer yet, whatever the reason; the caller looks at the container
             return False
 

@@ -151,7 +151,7 @@ class FakeSandbox:
         self._call("oom_kills")
         return self.oom
 
-    def answers_http(self, socket_path: Path, path: str, timeout: float) -> bool:
+    def answers_http(self, socket_path: Path, path: str, timeout: float, *, proxied: bool = False) -> bool:
         self._call("answers_http")
         relays = {
             c.id for c in self.containers.values()

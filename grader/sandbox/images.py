@@ -1,4 +1,5 @@
-"""The local images: the Debian base (mmdebstrap + docker import) and the trusted relay (socat).
+"""The local images: the Debian base (mmdebstrap + docker import), the trusted relay (socat), and the trusted
+services image (PostgreSQL 15, Redis 7, Nginx from bookworm, also by mmdebstrap) that pods with services run.
 
 Each image carries the hash of its recipe in a label, so a rebuild is skipped when nothing changed.
 """
@@ -30,6 +31,21 @@ _HOOKS = [
     f'chown {APP_UID}:{APP_UID} "$1/opt/venv" "$1/app" "$1/data"',
     'rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*',
 ]
+SERVICES_PACKAGES = ["postgresql-15", "redis-server", "nginx-light", "procps"]
+SERVICES_FILES = Path(__file__).parent / "services_files"
+_SERVICES_HOOKS = ['rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*']
+_SERVICES_DOCKERFILE = """\
+FROM {root}
+LABEL {kind}=services
+COPY files/ /etc/grader/
+RUN mv /etc/grader/grader-services /usr/local/bin/grader-services \\
+ && install -d -o postgres -g postgres -m 700 /var/lib/grader-pg \\
+ && runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb --pgdata /var/lib/grader-pg/data --username postgres \\
+      --auth-local trust --auth-host scram-sha-256 --encoding UTF8 --locale C.UTF-8 --no-sync --no-instructions >/dev/null
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
+USER postgres
+ENTRYPOINT ["/usr/local/bin/grader-services"]
+"""
 _RELAY_DOCKERFILE = """\
 FROM {base}
 LABEL {kind}=relay
@@ -67,17 +83,9 @@ def build_base_image(client: docker.DockerClient, settings: Settings, force: boo
     recipe = _recipe_hash(settings.sandbox.debian_suite, *BASE_PACKAGES, *_HOOKS)
     if not force and (existing := _existing(client, name, recipe)):
         return ImageStatus(name, existing, built=False)
-    if shutil.which("mmdebstrap") is None:
-        raise InfraError("mmdebstrap is not installed; run `apt-get install -y mmdebstrap` (or `make setup`)")
     with tempfile.TemporaryDirectory(prefix="grader-base-") as tmp:
         tarball = Path(tmp) / "base.tar"
-        command = [
-            "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(BASE_PACKAGES)}",
-            *(f"--customize-hook={hook}" for hook in _HOOKS), settings.sandbox.debian_suite, str(tarball),
-        ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise InfraError(f"mmdebstrap failed: {result.stderr[-2000:]}")
+        _mmdebstrap(settings.sandbox.debian_suite, BASE_PACKAGES, _HOOKS, tarball)
         changes = [
             f"LABEL {RECIPE_LABEL}={recipe} {KIND_LABEL}=base",
             "ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1",
@@ -97,21 +105,60 @@ def build_relay_image(client: docker.DockerClient, settings: Settings, base_id: 
     recipe = _recipe_hash(base_id, dockerfile)
     if not force and (existing := _existing(client, name, recipe)):
         return ImageStatus(name, existing, built=False)
+    return ImageStatus(name, _build_from_dockerfile(client, name, dockerfile, recipe, {}), built=True)
+
+
+def _mmdebstrap(suite: str, packages: list[str], hooks: list[str], tarball: Path) -> None:
+    if shutil.which("mmdebstrap") is None:
+        raise InfraError("mmdebstrap is not installed; run `apt-get install -y mmdebstrap` (or `make setup`)")
+    command = [
+        "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(packages)}",
+        *(f"--customize-hook={hook}" for hook in hooks), suite, str(tarball),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise InfraError(f"mmdebstrap failed: {result.stderr[-2000:]}")
+
+
+def _build_from_dockerfile(client: docker.DockerClient, name: str, dockerfile: str, recipe: str, files: dict[str, bytes]) -> str:
+    """The classic builder over an in-memory context (never `--pull`: every FROM is a local image)."""
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as archive:
-        data = dockerfile.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        archive.addfile(info, io.BytesIO(data))
+        for path, data in {"Dockerfile": dockerfile.encode(), **files}.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o755 if path.endswith("grader-services") else 0o644
+            archive.addfile(info, io.BytesIO(data))
     context.seek(0)
-    with engine_errors("building the relay image"):
+    with engine_errors(f"building {name}"):
         image, _logs = client.images.build(
             fileobj=context, custom_context=True, tag=name, labels={RECIPE_LABEL: recipe}, rm=True, forcerm=True,
         )
-    return ImageStatus(name, image.id, built=True)
+    return str(image.id)
+
+
+def build_services_image(client: docker.DockerClient, settings: Settings, force: bool = False) -> ImageStatus:
+    """PostgreSQL, Redis and Nginx from Debian's packages, the cluster made once here (initdb), never by a pod."""
+    name = settings.sandbox.services_image
+    files = {f"files/{path.name}": path.read_bytes() for path in sorted(SERVICES_FILES.iterdir()) if path.is_file()}
+    recipe = _recipe_hash(settings.sandbox.debian_suite, *SERVICES_PACKAGES, _SERVICES_DOCKERFILE,
+                          *(hashlib.sha256(data).hexdigest() for data in files.values()))
+    if not force and (existing := _existing(client, name, recipe)):
+        return ImageStatus(name, existing, built=False)
+    root = f"{name.partition(':')[0]}-root"
+    with tempfile.TemporaryDirectory(prefix="grader-services-") as tmp:
+        tarball = Path(tmp) / "services.tar"
+        _mmdebstrap(settings.sandbox.debian_suite, SERVICES_PACKAGES, _SERVICES_HOOKS, tarball)
+        with engine_errors("importing the services root"):
+            client.api.import_image_from_file(str(tarball), repository=root, tag=recipe, changes=[f"LABEL {KIND_LABEL}=services"])
+    dockerfile = _SERVICES_DOCKERFILE.format(root=f"{root}:{recipe}", kind=KIND_LABEL)
+    image_id = _build_from_dockerfile(client, name, dockerfile, recipe, files)
+    with engine_errors("removing the services root"):
+        client.images.remove(f"{root}:{recipe}", noprune=False)
+    return ImageStatus(name, image_id, built=True)
 
 
 def build_images(client: docker.DockerClient, settings: Settings, force: bool = False) -> list[ImageStatus]:
     base = build_base_image(client, settings, force=force)
     relay = build_relay_image(client, settings, base.image_id, force=force)
-    return [base, relay]
+    services = build_services_image(client, settings, force=force)
+    return [base, relay, services]

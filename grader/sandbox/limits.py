@@ -44,7 +44,13 @@ _RELAY = {"mem_limit": "128m", "pids_limit": 128, "cap_drop": ["ALL"], "security
 
 
 def container_limits(kind: str, settings: Settings) -> dict[str, Any]:
-    """The hardening of one kind of container: the candidate's app, a dependency build, or our relay."""
+    """The hardening of one kind of container: the candidate's app, a dependency build, our relay, or our services."""
     if kind == "relay":
         return dict(_RELAY)
+    if kind == "services":
+        options = hardening(settings, tmp_size=settings.sandbox.services_tmp_size)
+        memory = settings.sandbox.services_memory
+        options.update(mem_limit=memory, memswap_limit=memory, pids_limit=512, nano_cpus=int(2e9))
+        options["ulimits"] = [Ulimit(name="nofile", soft=4096, hard=4096)]
+        return options
     return hardening(settings, read_only=kind != "build")

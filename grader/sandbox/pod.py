@@ -19,6 +19,14 @@ from grader.sandbox import ContainerSpec, ExecResult, Sandbox
 from grader.sandbox.forkserver import IMAGE_PATH
 from grader.sandbox.images import APP_UID
 from grader.sandbox.relay import SOCKET_NAME, socket_dir, start_relay
+from grader.sandbox.services import (
+    fresh_state,
+    service_environment,
+    set_superuser_password,
+    start_database_forward,
+    start_services,
+    wait_for_services,
+)
 from grader.settings import Settings
 
 APP_USER = f"{APP_UID}:{APP_UID}"
@@ -83,8 +91,9 @@ def _start(job: str, image: str, assignment: Assignment, settings: Settings, san
         volume=_new_volume(sandbox, job, owner, settings), socket_path=folder / SOCKET_NAME,
         environment=environment, setup=list(run.setup), preload=list(run.preload),
         serve=assignment.serve_of(categories[0]), port=run.port, ready_path=run.ready_path,
-        database_path=run.database_path, lane=lane_id,
+        database_path=run.database_path, lane=lane_id, services=list(run.services), app_port=run.app_port,
     )
+    pod = _with_services(sandbox, settings, pod, name=lane_id)
     serve = lane == 0 or not categories[0].idle_start
     return _launch_app(sandbox, pod, settings, serve=serve, wait=lane == 0)
 
@@ -99,9 +108,35 @@ def start_spare(pod: Pod, serve: str, name: str, settings: Settings, sandbox: Sa
     )
     spare = pod.model_copy(update={
         "relay_container": relay, "socket_path": folder / SOCKET_NAME, "serve": serve,
-        "volume": _new_volume(sandbox, pod.submission_id, pod.owner, settings),
+        "volume": _new_volume(sandbox, pod.submission_id, pod.owner, settings), "database": None,
     })
-    return _launch_app(sandbox, spare, settings)
+    return _launch_app(sandbox, _with_services(sandbox, settings, spare, name=name), settings)
+
+
+def _with_services(sandbox: Sandbox, settings: Settings, pod: Pod, *, name: str) -> Pod:
+    """The pod's own services (none unless the assignment names them), ready, with a fresh database and broker."""
+    if not pod.services:
+        return pod
+    common = dict(job=pod.submission_id, owner=pod.owner, lane=pod.lane, relay=pod.relay_container)
+    container = start_services(
+        sandbox, settings, **common, services=pod.services, proxy_port=pod.port, app_port=pod.app_port or pod.port,
+    )
+    forward = start_database_forward(sandbox, settings, **common, name=f"{name}-pg") if "postgresql" in pod.services else None
+    ready = wait_for_services(sandbox, container, pod.services, pod.port, settings)
+    password = set_superuser_password(sandbox, container) if "postgresql" in pod.services else ""
+    pod = pod.model_copy(update={
+        "services_container": container, "database_socket_dir": forward, "superuser_password": password,
+        "services_ready_s": ready,
+    })
+    return _fresh_services(sandbox, pod)
+
+
+def _fresh_services(sandbox: Sandbox, pod: Pod) -> Pod:
+    """A new database and role, an emptied broker, and the app's environment saying so."""
+    if not pod.services:
+        return pod
+    pod = pod.model_copy(update={"database": fresh_state(sandbox, pod)})
+    return pod.model_copy(update={"environment": {**pod.environment, **service_environment(pod)}})
 
 
 def _launch_app(
@@ -119,8 +154,9 @@ def wait_until_ready(pod: Pod, sandbox: Sandbox, settings: Settings) -> None:
     """Poll the app through the relay at a fine interval until any HTTP answer, an exit, or the boot limit."""
     deadline = time.monotonic() + settings.timeouts.boot_s
     memory = settings.sandbox.memory
+    proxied = "nginx" in pod.services
     while True:
-        if sandbox.answers_http(pod.socket_path, pod.ready_path, timeout=2):
+        if sandbox.answers_http(pod.socket_path, pod.ready_path, timeout=2, proxied=proxied):
             return
         app = sandbox.state(pod.app_container)
         if not app.running and app.status != "created":
@@ -134,12 +170,17 @@ def wait_until_ready(pod: Pod, sandbox: Sandbox, settings: Settings) -> None:
             )
         if not sandbox.state(pod.relay_container).running:
             raise InfraError("the relay stopped while the app was booting")
+        if pod.services_container and not sandbox.state(pod.services_container).running:
+            raise InfraError(f"the pod's services stopped while the app was booting: {sandbox.logs(pod.services_container, 1500)}")
         if time.monotonic() > deadline:
             oom = sandbox.oom_kills(pod.submission_id, pod.started_at) > 0
             killed = f"; processes were killed at its memory limit ({memory})" if oom else ""
+            where = (
+                f"Gunicorn not answering behind Nginx: nothing answered on 127.0.0.1:{pod.app_port}" if proxied
+                else f"the app did not answer HTTP on 127.0.0.1:{pod.port}"
+            )
             raise BootFailed(
-                f"the app did not answer HTTP on 127.0.0.1:{pod.port} within {settings.timeouts.boot_s:.0f} s "
-                f"(boot time limit){killed}; see its output below",
+                f"{where} within {settings.timeouts.boot_s:.0f} s (boot time limit){killed}; see its output below",
                 log_tail=sandbox.logs(pod.app_container, settings.sandbox.log_bytes), limit="memory" if oom else "boot_time",
             )
         time.sleep(0.1)
@@ -166,6 +207,7 @@ def restart_app(
     if fresh_db:
         sandbox.remove_volume(pod.volume)
         volume = _new_volume(sandbox, pod.submission_id, pod.owner, settings)
+        pod = _fresh_services(sandbox, pod)
     return _launch_app(sandbox, pod.model_copy(update={"volume": volume}), settings, setup=setup, serve=serve, wait=wait)
 
 

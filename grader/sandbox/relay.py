@@ -22,10 +22,14 @@ def socket_dir(settings: Settings, submission_id: str, name: str) -> Path:
     return folder
 
 
-def start_relay(sandbox: Sandbox, settings: Settings, *, submission_id: str, owner: str, folder: Path, port: int, lane: str) -> str:
-    """Start the relay with no network but its own loopback; the app container joins its namespace."""
+def start_relay(
+    sandbox: Sandbox, settings: Settings, *, submission_id: str, owner: str, folder: Path, port: int, lane: str,
+    socket_name: str = SOCKET_NAME, network: str = "none", role: str = "relay",
+) -> str:
+    """Start the relay with no network but its own loopback; the app container joins its namespace. With
+    `network="container:<relay>"` it is a further forward into an existing pod (the grader's way to PostgreSQL)."""
     return sandbox.start(ContainerSpec(
-        image=settings.sandbox.relay_image, submission_id=submission_id, role="relay", owner=owner, user="0:0", lane=lane,
-        command=[f"UNIX-LISTEN:/run/grader/{SOCKET_NAME},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{port}"],
-        writable_binds=((str(folder), "/run/grader"),), limits="relay",
+        image=settings.sandbox.relay_image, submission_id=submission_id, role=role, owner=owner, user="0:0", lane=lane,
+        command=[f"UNIX-LISTEN:/run/grader/{socket_name},fork,unlink-early,mode=600,backlog=512", f"TCP:127.0.0.1:{port}"],
+        writable_binds=((str(folder), "/run/grader"),), network=network, limits="relay",
     ))

@@ -94,3 +94,19 @@ def test_starter_files_must_be_inside_the_assignment(tmp_path):
         (tmp_path / "assignment.toml").write_text(f'starter = ["{outside}"]\n' + base)
         with pytest.raises(AssignmentError, match="starter"):
             load_assignment_folder(tmp_path)
+
+
+def test_behind_nginx_the_app_binds_its_own_port(tmp_path):
+    """With nginx among the services the relay targets Nginx's `port` and the serve command binds `app_port`."""
+    base = 'id = "x"\ntitle = "X"\nversion = "1"\n[[categories]]\nid = "a"\ntitle = "A"\nweight = 1\n'
+    run = '[run]\nserve = "gunicorn --bind 127.0.0.1:8000 wsgi:app"\nport = 8080\nservices = ["postgresql", "nginx"]\n'
+    (tmp_path / "assignment.toml").write_text(base + run + "app_port = 8000\n")
+    assignment = load_assignment_folder(tmp_path)
+    assert (assignment.run.port, assignment.run.app_port, assignment.run.services) == (8080, 8000, ["postgresql", "nginx"])
+    for wrong in ("", "app_port = 8080\n", "app_port = 9000\n"):
+        (tmp_path / "assignment.toml").write_text(base + run + wrong)
+        with pytest.raises(AssignmentError, match="app_port"):
+            load_assignment_folder(tmp_path)
+    (tmp_path / "assignment.toml").write_text(base + run.replace('"nginx"', '"mysql"'))
+    with pytest.raises(AssignmentError, match="services"):
+        load_assignment_folder(tmp_path)
