@@ -95,7 +95,8 @@ class AppControl:
         self._ask("reset_database")
 
     def sql(self, *statements: str | tuple[str, list[object]]) -> list[list[object]]:
-        """SQL on the app's SQLite database; the rows of the last statement."""
+        """SQL on the app's database in one transaction, the rows of the last statement: SQLite's (`?`
+        parameters), or PostgreSQL's as its superuser (`%s` parameters) when the pod has that service."""
         pairs = [(s, []) if isinstance(s, str) else (s[0], list(s[1])) for s in statements]
         rows: list[list[object]] = self._ask("sql", pairs=pairs)
         return rows
@@ -112,6 +113,24 @@ class AppControl:
     def app_running(self) -> bool:
         return bool(self._ask("app_running"))
 
+    def hold(self, name: str, statement: str, params: list[object] | None = None) -> list[list[object]]:
+        """SQL in a named PostgreSQL session whose transaction stays open across requests (e.g. `LOCK TABLE
+        records IN SHARE MODE`) until `release`, a restart on a fresh database, or the end of the lane."""
+        rows: list[list[object]] = self._ask("hold", name=name, statement=statement, params=params or [])
+        return rows
+
+    def release(self, name: str, commit: bool = False) -> None:
+        self._ask("release", name=name, commit=commit)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The app's environment as the grader set it: its secrets and the parameters drawn for this app."""
+        return dict(self._ask("environment"))
+
+    @property
+    def worker(self) -> WorkerControl:
+        return WorkerControl(self)
+
     @property
     def state(self) -> str:
         return str(self._ask("get_state"))
@@ -119,3 +138,34 @@ class AppControl:
     @state.setter
     def state(self, value: str) -> None:
         self._ask("set_state", state=value)
+
+
+class WorkerControl:
+    """The assignment's background worker (run.worker) in its own container beside the app."""
+
+    def __init__(self, control: AppControl) -> None:
+        self._control = control
+
+    def start(self) -> dict[str, Any]:
+        """A new worker (the previous one removed), waited until ready: `{"n": starts, "ready_s": seconds}`;
+        BootFailed when it never becomes ready."""
+        return dict(self._control._ask("worker_start"))
+
+    def ensure(self) -> dict[str, Any]:
+        """The running worker, or a new one as `start` makes it."""
+        return dict(self._control._ask("worker_ensure"))
+
+    def stop(self) -> int | None:
+        """SIGTERM, SIGKILL after 10 s; the exit code."""
+        code = self._control._ask("worker_stop")
+        return None if code is None else int(code)
+
+    def kill(self) -> int:
+        """SIGKILL every process of the worker at once, then end its database sessions; how many were ended."""
+        return int(self._control._ask("worker_kill"))
+
+    def running(self) -> bool:
+        return bool(self._control._ask("worker_running"))
+
+    def output(self) -> str:
+        return str(self._control._ask("worker_output"))

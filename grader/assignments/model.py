@@ -110,6 +110,15 @@ def _words(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+class WorkerSpec(Strict):
+    """A candidate process beside the server (a Celery worker): same image and environment, a container of its own."""
+
+    command: str = Field(description="What the worker container runs; `{n}` is the count of starts, e.g. `-n w{n}@jobs`.")
+    ready: str = Field(description="Run in the worker's container until it exits 0, e.g. `celery ... inspect ping -d w{n}@jobs`.")
+    ready_timeout_s: float = Field(60, gt=0, description="A worker not ready by then fails the tests that need it.")
+    preload: list[str] = Field([], description="Library modules the worker imports once before it forks (like run.preload).")
+
+
 class RunSpec(Strict):
     """How the grader runs a submission."""
 
@@ -130,6 +139,11 @@ class RunSpec(Strict):
     ready_path: str = "/"
     database_path: str = "/data/app.db"
     env: dict[str, str] = Field({}, description="Extra environment; `{database_path}` is substituted.")
+    parameters: dict[str, str] = Field(
+        {}, description="Environment variables drawn at random for each app instance and handed to the hidden suite: "
+        '"secret" (64 hex digits) or "int:LOW-HIGH", e.g. JWT_ACCESS_TOKEN_EXPIRES = "int:600-3600".',
+    )
+    worker: WorkerSpec | None = None
 
 
 class Assignment(Strict):
@@ -172,6 +186,13 @@ class Assignment(Strict):
     @property
     def starter_paths(self) -> list[Path]:
         return [self.folder / entry for entry in self.starter]
+
+    @model_validator(mode="after")
+    def _parameters_are_drawable(self) -> Assignment:
+        for name, kind in self.run.parameters.items():
+            if kind != "secret" and not re.fullmatch(r"int:\d+-\d+", kind):
+                raise ValueError(f'run.parameters.{name}: "secret" or "int:LOW-HIGH", got {kind!r}')
+        return self
 
     @model_validator(mode="after")
     def _port_in_serve(self) -> Assignment:

@@ -94,6 +94,12 @@ class Sandbox(Protocol):
     def remove(self, container_id: str) -> None:
         """Force-remove a container; one that is already gone is fine."""
 
+    def stop(self, container_id: str, timeout: float) -> int | None:
+        """SIGTERM to its main process, SIGKILL after `timeout` seconds; the exit code (None if already gone)."""
+
+    def kill(self, container_id: str) -> None:
+        """SIGKILL every process of the container at once; one that is not running is fine."""
+
     def state(self, container_id: str) -> ContainerState: ...
 
     def exec(self, container_id: str, argv: list[str], *, user: str, workdir: str, timeout: float, limit: int) -> ExecResult:

@@ -217,6 +217,19 @@ class DockerSandbox:
         with engine_errors("removing a container"), contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(container_id).remove(force=True)
 
+    def stop(self, container_id: str, timeout: float) -> int | None:
+        with engine_errors("stopping a container"):
+            try:
+                container = self.client.containers.get(container_id)
+                container.stop(timeout=int(timeout))
+                return int(container.wait(timeout=30).get("StatusCode", -1))
+            except docker.errors.NotFound:
+                return None
+
+    def kill(self, container_id: str) -> None:
+        with engine_errors("killing a container"), contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            self.client.containers.get(container_id).kill()  # APIError: it is not running, which is fine
+
     def state(self, container_id: str) -> ContainerState:
         with engine_errors("reading a container's state"):
             try:

@@ -112,6 +112,19 @@ class FakeSandbox:
         self.containers[container_id].exit_code = 0
         return 0
 
+    def stop(self, container_id: str, timeout: float) -> int | None:
+        self._call("stop")
+        container = self.containers.get(container_id)
+        if container is None:
+            return None
+        container.status, container.exit_code = "exited", 0
+        return 0
+
+    def kill(self, container_id: str) -> None:
+        self._call("kill")
+        if container_id in self.containers:
+            self.containers[container_id].status, self.containers[container_id].exit_code = "exited", 137
+
     def remove(self, container_id: str) -> None:
         self._call("remove")
         self.containers.pop(container_id, None)

@@ -66,15 +66,23 @@ def start_lane(first: Pod, assignment: Assignment, settings: Settings, sandbox: 
 
 
 def app_environment(assignment: Assignment, database_path: str) -> dict[str, str]:
-    """What the app's processes get: a fresh SECRET_KEY of their own, and the assignment's run.env with
-    `{database_path}` filled in. Nothing of the grader's."""
+    """What the app's processes get: a fresh SECRET_KEY of their own, the assignment's run.env with
+    `{database_path}` filled in, and its run.parameters drawn at random. Nothing of the grader's."""
     return {
         "SECRET_KEY": secrets.token_hex(32),
         "HOME": "/tmp",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONUNBUFFERED": "1",
         **{key: value.format(database_path=database_path) for key, value in assignment.run.env.items()},
+        **{key: _drawn(kind) for key, kind in assignment.run.parameters.items()},
     }
+
+
+def _drawn(kind: str) -> str:
+    if kind == "secret":
+        return secrets.token_hex(32)
+    low, high = (int(part) for part in kind.removeprefix("int:").split("-"))
+    return str(low + secrets.randbelow(high - low + 1))
 
 
 def _start(job: str, image: str, assignment: Assignment, settings: Settings, sandbox: Sandbox, lane: int) -> Pod:

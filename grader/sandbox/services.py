@@ -136,6 +136,17 @@ def dump_database(sandbox: Sandbox, pod: Pod, limit: int) -> str:
     return result.output
 
 
+def terminate_sessions(sandbox: Sandbox, pod: Pod, application_name: str) -> int:
+    """End the database sessions of one client (a killed worker's): what remains of a dead client, ended at once."""
+    if not application_name.replace("-", "").isalnum():
+        raise InfraError(f"not a session name of ours: {application_name!r}")
+    output = _psql(
+        sandbox, pod.services_container,
+        f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = '{application_name}'",
+    )
+    return int(output.strip().splitlines()[-1] or 0)
+
+
 def _psql(sandbox: Sandbox, container: str, *statements: str) -> str:
     argv = [*_PSQL, *(part for statement in statements for part in ("-c", statement))]
     result = sandbox.exec(container, argv, user=_USER, workdir="/tmp", timeout=30, limit=8192)

@@ -1,5 +1,6 @@
 """The lane's control socket: how the hidden suite's pytest process asks the grader side for restarts,
-Flask CLI commands, SQL and the database file, instead of driving the engine itself.
+Flask CLI commands, SQL (and held PostgreSQL sessions), the database, the app's environment and the
+background worker, instead of driving the engine itself.
 
 One JSON line per request (`{"id": n, "op": ..., "args": {...}}`) and one per answer, with the same id:
 `{"ok": value, "app": {...}}` or `{"error": kind, "message": ...}`, where kind is `boot_failed`, `infra`,
@@ -49,12 +50,32 @@ def _handle(lane: Lane, op: str, args: dict[str, Any]) -> Any:
         return str(lane.database_bytes())
     if op == "app_running":
         return lane.app_running()
+    if op == "hold":
+        return lane.hold(str(args["name"]), str(args["statement"]), list(args.get("params") or []))
+    if op == "release":
+        return lane.release(str(args["name"]), bool(args.get("commit", False)))
+    if op == "environment":
+        return dict(lane.pod.environment)
+    if op.startswith("worker_"):
+        return _worker(lane, op.removeprefix("worker_"))
     if op == "get_state":
         return lane.state
     if op == "set_state":
         lane.state = str(args["state"])
         return None
     raise KeyError(f"unknown operation {op!r}")
+
+
+def _worker(lane: Lane, op: str) -> Any:
+    if lane.worker is None:
+        raise AssertionError("this assignment has no worker (run.worker)")
+    actions = {
+        "start": lane.worker.start, "ensure": lane.worker.ensure, "stop": lane.worker.stop, "kill": lane.worker.kill,
+        "running": lane.worker.running, "output": lane.worker.output,
+    }
+    if op not in actions:
+        raise KeyError(f"unknown worker operation {op!r}")
+    return actions[op]()
 
 
 def answer(lane: Lane, request: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+from grader.assignments.model import WorkerSpec
 from grader.errors import BootFailed
 from grader.models import Pod
 from grader.sandbox import ExecResult, Sandbox, forkserver
 from grader.sandbox.pod import exec_in_app, ready_or_idle, restart_app, start_spare
+from grader.sandbox.services import dump_database
 from grader.settings import Settings
+from grader.stages.database import PodDatabase
 from grader.stages.diagnose import entry_point, refine_boot_failure
+from grader.stages.lane_worker import LaneWorker
 
 MAX_DATABASE_BYTES = 64 * 1024 * 1024
 MAX_SQL_OUTPUT = 4 * 1024 * 1024
@@ -49,9 +53,11 @@ class Lane:
     def __init__(
         self, pod: Pod, sandbox: Sandbox, settings: Settings, *, serve_by_category: dict[str, str],
         spare_serves: Sequence[str] = (), boot_failures: dict[str, BootFailed] | None = None,
-        work: Path,
+        work: Path, worker: WorkerSpec | None = None,
     ) -> None:
         self.pod, self.sandbox, self.settings, self.work = pod, sandbox, settings, work
+        self.database = PodDatabase(pod, settings.timeouts.exec_s) if "postgresql" in pod.services else None
+        self.worker = LaneWorker(self, worker) if worker is not None else None
         self.serve_by_category = serve_by_category
         self.needs_restore = False
         self.state = ""
@@ -65,7 +71,10 @@ class Lane:
         }
 
     def close(self) -> None:
-        """Wait for spares still booting (bounded by the boot limit), so none starts after the job's cleanup."""
+        """Wait for spares still booting (bounded by the boot limit), so none starts after the job's cleanup;
+        end the held database sessions."""
+        if self.database is not None:
+            self.database.reset(self.pod)
         for spare in self._spares.values():
             try:
                 spare.result(timeout=self.settings.timeouts.boot_s + 30)
@@ -101,7 +110,8 @@ class Lane:
             raise self._boot_failures[key]
         self.state = ""
         self.needs_restore = True
-        self.pod = restart_app(self.pod, self.sandbox, self.settings, fresh_db=fresh_db, setup=setup, serve=serve, wait=False)
+        restarted = restart_app(self.pod, self.sandbox, self.settings, fresh_db=fresh_db, setup=setup, serve=serve, wait=False)
+        self._replace_pod(restarted)
         if serve:
             self.pod, failed = ready_or_idle(self.pod, self.sandbox, self.settings)
             if failed is not None:
@@ -125,7 +135,18 @@ class Lane:
             failure = self._boot_failures[(self.pod.serve, True)] = _with_output(refined)
             raise failure from None
         self.sandbox.remove(self.pod.app_container)
-        self.pod, self.state, self.needs_restore = pod, "", False
+        self._replace_pod(pod)
+        self.state, self.needs_restore = "", False
+
+    def _replace_pod(self, pod: Pod) -> None:
+        """A new app container; on a new database the held sessions end and a running worker goes (it was told
+        the old database), so the next test that needs one starts it afresh."""
+        new_database = pod.database != self.pod.database or pod.relay_container != self.pod.relay_container
+        self.pod = pod
+        if new_database and self.database is not None:
+            self.database.reset(pod)
+        if new_database and self.worker is not None:
+            self.worker.remove()
 
     def reset_database(self) -> None:
         """An empty database: the data volume's files deleted while no server runs, else a fresh volume."""
@@ -137,9 +158,11 @@ class Lane:
             self.restart(fresh_db=True, setup=False, serve=False)
 
     def sql(self, pairs: list[tuple[str, list[object]]]) -> list[list[object]]:
-        """SQL on the app's SQLite database with the system Python (isolated mode); rows of the last statement.
-
-        A database file that does not exist yet reads as an empty database; writing to it fails."""
+        """SQL on the app's database, rows of the last statement: PostgreSQL's as its superuser (`%s` parameters),
+        or SQLite's with the system Python (isolated mode, `?` parameters), where a database file that does not
+        exist yet reads as an empty database and writing to it fails."""
+        if self.database is not None:
+            return self.database.sql(pairs)
         result = exec_in_app(
             self.pod, self.sandbox,
             [self.settings.sandbox.system_python, "-I", "-S", "-c", _SQL_SCRIPT, self.pod.database_path, json.dumps(pairs)],
@@ -155,8 +178,23 @@ class Lane:
         folder = Path(tempfile.mkdtemp(prefix="db-", dir=self.work))
         return self.sandbox.copy_out(self.pod.app_container, self.pod.database_path, folder / "app.db", MAX_DATABASE_BYTES)
 
+    def hold(self, name: str, statement: str, params: list[object]) -> list[list[object]]:
+        """SQL in a named PostgreSQL session whose transaction stays open until `release` (e.g. a LOCK TABLE)."""
+        if self.database is None:
+            raise AssertionError("held sessions need the PostgreSQL service")
+        return self.database.hold(name, statement, params)
+
+    def release(self, name: str, commit: bool = False) -> None:
+        if self.database is not None:
+            self.database.release(name, commit)
+
     def database_bytes(self) -> Path:
-        """The database file and its write-ahead log or journal if any, concatenated, for looking for plaintext."""
+        """The database file and its write-ahead log or journal if any, concatenated, for looking for plaintext;
+        with PostgreSQL, the app's database as `pg_dump` writes it."""
+        if self.database is not None:
+            dump = Path(tempfile.mkdtemp(prefix="db-", dir=self.work)) / "dump.sql"
+            dump.write_text(dump_database(self.sandbox, self.pod, MAX_DATABASE_BYTES))
+            return dump
         path = self.copy_database()
         with path.open("ab") as out:
             for suffix in ("-wal", "-journal"):

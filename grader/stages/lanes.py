@@ -60,7 +60,7 @@ def run_lanes(
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         lane = Lane(
             lane_pod, sandbox, settings, serve_by_category=serve_by_category, spare_serves=spares,
-            boot_failures=failures, work=folder,
+            boot_failures=failures, work=folder, worker=assignment.run.worker,
         )
         server = ControlServer(lane, folder / "control.sock")
         try:
