@@ -24,6 +24,30 @@ def take_free_slot(folder: Path, count: int) -> IO[str] | None:
     return None
 
 
+class HeldSlots:
+    """Several slots held together (a lane that weighs more than one); closing frees them all."""
+
+    def __init__(self, handles: list[IO[str]]) -> None:
+        self.handles = handles
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.close()
+
+
+def take_free_slots(folder: Path, count: int, weight: int) -> HeldSlots | None:
+    """Hold `weight` of the `count` slots (all of them when it weighs more), all at once or none. A slot this
+    process holds is refused to it like to any other, since flock locks belong to each open file."""
+    held: list[IO[str]] = []
+    while len(held) < min(max(weight, 1), count):
+        handle = take_free_slot(folder, count)
+        if handle is None:
+            HeldSlots(held).close()
+            return None
+        held.append(handle)
+    return HeldSlots(held)
+
+
 @contextmanager
 def exclusive(path: Path) -> Iterator[None]:
     """Hold an exclusive `flock` on `path` (created if missing) for the block."""

@@ -284,6 +284,11 @@ class Assignment(Strict):
         """The command that serves the app for this category's tests."""
         return category.serve or self.run.serve
 
+    def lane_weight(self) -> int:
+        """How many lane slots one lane of this assignment takes: its app, plus its services and its worker,
+        each about as heavy as the app (PostgreSQL and a prefork Celery each hold a few processes)."""
+        return 1 + bool(self.run.services) + (self.run.worker is not None)
+
     def lanes(self) -> list[list[Category]]:
         """Categories grouped by lane, in the order each lane first appears; the first lane is the one booted first."""
         lanes: dict[str, list[Category]] = {}

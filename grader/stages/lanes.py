@@ -15,11 +15,10 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from grader.assignments.model import Assignment, Category
 from grader.errors import BootFailed, InfraError
-from grader.filelock import take_free_slot
+from grader.filelock import HeldSlots, take_free_slots
 from grader.models import Pod, SuiteSession, TestResult
 from grader.sandbox import Sandbox
 from grader.sandbox.pod import ready_or_idle, start_lane
@@ -75,7 +74,8 @@ def run_lanes(
             lane.close()
         return LaneResult(results, result.stopped, boot_s, rerun_s)
 
-    return schedule_lanes(assignment.lanes(), run_lane, settings)
+    lanes = assignment.lanes()
+    return schedule_lanes(lanes, run_lane, settings, [assignment.lane_weight() for _ in lanes])
 
 
 def rerun_failures(
@@ -115,17 +115,21 @@ def _boot_lane(
 
 
 def schedule_lanes(
-    lanes: list[list[Category]], run_lane: Callable[[int, list[Category]], LaneResult], settings: Settings
+    lanes: list[list[Category]], run_lane: Callable[[int, list[Category]], LaneResult], settings: Settings,
+    weights: list[int] | None = None,
 ) -> list[LaneResult]:
-    """Run the lanes, the first at once; each further one beside it while a machine-wide lane slot is free
-    (and `parallel_lanes`), else when this grade has no lane running. Slots are flocks, so lanes of every
-    grading process on the host count, and a slot held by a process that died is free again."""
+    """Run the lanes, the first at once; each further one beside it while machine-wide lane slots are free
+    (and `parallel_lanes`), else when this grade has no lane running. A lane takes as many slots as it weighs
+    (its app, plus its services and its worker, each a container as heavy: `Assignment.lane_weight`). Slots are
+    flocks, so lanes of every grading process on the host count, and a slot held by a process that died is free
+    again."""
+    weights = weights or [1] * len(lanes)
     slots = settings.sandbox.lane_slot_count
     folder = settings.paths.lane_slots_dir
     results: dict[int, LaneResult] = {}
     pending = list(range(len(lanes)))
 
-    def run(index: int, slot: IO[str] | None) -> LaneResult:
+    def run(index: int, slot: HeldSlots | None) -> LaneResult:
         try:
             return run_lane(index, lanes[index])
         finally:
@@ -136,7 +140,8 @@ def schedule_lanes(
         running: dict[Future[LaneResult], int] = {}
         while pending or running:
             while pending:
-                slot = take_free_slot(folder, slots) if settings.sandbox.parallel_lanes or not running else None
+                weight = weights[pending[0]]
+                slot = take_free_slots(folder, slots, weight) if settings.sandbox.parallel_lanes or not running else None
                 if slot is None and running:
                     break
                 index = pending.pop(0)

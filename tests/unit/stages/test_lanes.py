@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.filelock import take_free_slot
+from grader.filelock import take_free_slot, take_free_slots
 from grader.models import TestOutcome, TestResult
 from grader.settings import Settings
 from grader.stages.lanes import LaneResult, rerun_failures, schedule_lanes
@@ -76,6 +76,24 @@ def test_a_slot_freed_by_another_grade_is_taken_while_this_grade_runs(settings):
     runner = Recorder(seconds=0.8)
     schedule_lanes(LANES, runner, settings.replace(lane_slots=2))
     assert runner.most == 2
+
+
+def test_heavy_lanes_take_as_many_slots_as_they_weigh(settings):
+    """Lanes of three containers (app, services, worker) on six slots: two at once, not three."""
+    runner = Recorder(seconds=0.3)
+    schedule_lanes(LANES, runner, settings.replace(lane_slots=6), weights=[3, 3, 3])
+    assert runner.most == 2
+    heavier = Recorder(seconds=0.1)
+    schedule_lanes(LANES, heavier, settings.replace(lane_slots=2), weights=[5, 5, 5])
+    assert heavier.most == 1 and heavier.started == [0, 1, 2], "a lane heavier than every slot still runs, alone"
+
+
+def test_weighted_slots_are_taken_all_or_none(settings):
+    folder = settings.paths.data_dir / "lane-slots"
+    other = take_free_slot(folder, 3)
+    assert take_free_slots(folder, 3, 3) is None, "two free slots are not three"
+    assert take_free_slot(folder, 3) is not None, "a refused lane held none of them"
+    assert other is not None
 
 
 def test_without_parallel_lanes_they_run_in_turn(settings):
