@@ -211,6 +211,8 @@ class SuiteOutcomes(Frozen):
     limits_hit: list[str] = []
     lane_boot_s: float = Field(0.0, description="Seconds the lanes after the first spent booting their apps.")
     rerun_s: float = Field(0.0, description="Seconds the lanes spent re-running failed tests for diagnosis.")
+    worker_log_tail: str = Field("", description="The background worker's output, lane by lane, when one ran.")
+    worker_ready_s: list[float] = Field([], description="Seconds each start of a background worker took to be ready.")
 
 
 class CategoryReport(Frozen):
@@ -306,6 +308,10 @@ class Timings(BaseModel):
     wait_s: float = Field(0.0, description="Time after the suite spent waiting for the review or the candidate's tests.")
     report_s: float = 0.0
     total_s: float = 0.0
+    services_ready_s: dict[str, float] = Field(
+        {}, description="Seconds each of the first pod's services (PostgreSQL, Redis, Nginx) took to answer.",
+    )
+    worker_ready_s: list[float] = Field([], description="Seconds each start of the background worker took to be ready.")
 
 
 class Provenance(Frozen):

@@ -101,8 +101,11 @@ def grade_submission(
         with _timed(timings, "tests_s"):
             outcomes = suite.run_suite(pod, assignment, settings, sandbox)
         timings.lanes_boot_s, timings.reruns_s = outcomes.lane_boot_s, outcomes.rerun_s
+        timings.services_ready_s, timings.worker_ready_s = pod.services_ready_s, outcomes.worker_ready_s
         timings.boot_s = round(timings.boot_s + outcomes.lane_boot_s, 3)
         logs["app output"] = outcomes.app_log_tail
+        if outcomes.worker_log_tail:
+            logs["worker output"] = outcomes.worker_log_tail
         limits += outcomes.limits_hit
         if outcomes.stopped_reason:
             reason = outcomes.stopped_reason

@@ -22,6 +22,7 @@ class LaneWorker:
         self.lane, self.spec = lane, spec
         self.container = ""
         self.starts = 0
+        self.ready_s: list[float] = []
         self._last_output = ""
 
     def start(self) -> dict[str, Any]:
@@ -37,6 +38,7 @@ class LaneWorker:
         except BootFailed as exc:
             tail = " ".join(exc.log_tail.split())[-800:]
             raise BootFailed(exc.reason + (f"; its output ends: {tail}" if tail else "")) from None
+        self.ready_s.append(ready_s)
         return {"n": self.starts, "ready_s": ready_s}
 
     def ensure(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assignments.model import Assignment, Category
@@ -37,6 +37,8 @@ class LaneResult:
     stopped: str = ""
     boot_s: float = 0.0
     rerun_s: float = 0.0
+    worker_log: str = ""
+    worker_ready_s: list[float] = field(default_factory=list)
 
 
 RunTests = Callable[[SuiteSession, list[str], str], LaneResult]
@@ -72,7 +74,9 @@ def run_lanes(
         finally:
             server.close()
             lane.close()
-        return LaneResult(results, result.stopped, boot_s, rerun_s)
+        worker = lane.worker
+        log = f"--- lane {categories[0].lane} ---\n{worker.output()}" if worker is not None and worker.starts else ""
+        return LaneResult(results, result.stopped, boot_s, rerun_s, log, list(worker.ready_s) if worker else [])
 
     lanes = assignment.lanes()
     return schedule_lanes(lanes, run_lane, settings, [assignment.lane_weight() for _ in lanes])

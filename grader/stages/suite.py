@@ -134,6 +134,8 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: San
         results=results, stopped_reason=stopped, app_log_tail=_app_log(sandbox, pod, settings), limits_hit=limits,
         lane_boot_s=round(sum(lane.boot_s for lane in finished), 3),
         rerun_s=round(sum(lane.rerun_s for lane in finished), 3),
+        worker_log_tail="\n".join(lane.worker_log for lane in finished if lane.worker_log)[-settings.sandbox.log_bytes:],
+        worker_ready_s=[s for lane in finished for s in lane.worker_ready_s],
     )
 
 

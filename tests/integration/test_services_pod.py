@@ -24,69 +24,14 @@ from grader.settings import Settings
 from grader.stages.build import build_image
 from grader.stages.intake import fetch_snapshot
 from tests.integration.conftest import leftovers
+from tests.pods import APP, REQUIREMENTS, write_services_assignment
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-TOML = """\
-id = "svc"
-title = "An app with PostgreSQL, Redis and Nginx"
-version = "1"
-
-[run]
-setup = []
-serve = "gunicorn --workers 2 --bind 127.0.0.1:8000 wsgi:app"
-port = 8080
-app_port = 8000
-services = ["postgresql", "redis", "nginx"]
-ready_path = "/ready"
-
-[[categories]]
-id = "one"
-title = "First lane"
-weight = 1
-
-[[categories]]
-id = "two"
-title = "Second lane"
-weight = 1
-lane = "second"
-"""
-APP = '''
-import os
-
-import psycopg
-import redis
-from flask import Flask, jsonify, request
-
-app = Flask(__name__)
-
-
-@app.get("/ready")
-def ready():
-    return "ready"
-
-
-@app.get("/")
-def facts():
-    with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
-        database, user = conn.execute("SELECT current_database(), current_user").fetchone()
-    hits = redis.Redis.from_url(os.environ["REDIS_URL"]).incr("hits")
-    return jsonify(database=database, user=user, hits=hits, proto=request.headers.get("X-Forwarded-Proto"),
-                   forwarded_host=request.headers.get("X-Forwarded-Host"), host=request.host)
-'''
-REQUIREMENTS = "flask==3.1.2\ngunicorn==23.0.0\npsycopg[binary]==3.2.10\nredis==6.4.0\n"
-
-
 @pytest.fixture
 def setting_up(settings: Settings, short_tmp: Path) -> tuple[Settings, Assignment]:
-    folder = short_tmp / "assignments" / "svc"
-    (folder / "tests").mkdir(parents=True)
-    (folder / "assignment.toml").write_text(TOML)
-    (folder / "brief.md").write_text("# svc\n")
-    for name in ("test_one.py", "test_two.py"):
-        (folder / "tests" / name).write_text("def test_nothing():\n    pass\n")
-    used = settings.replace(assignments_dir=folder.parent)
-    return used, load_assignment(folder.parent, "svc")
+    assignments = write_services_assignment(short_tmp)
+    return settings.replace(assignments_dir=assignments), load_assignment(assignments, "svc")
 
 
 @pytest.fixture
