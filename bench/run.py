@@ -2,6 +2,8 @@
 
 Run with `make bench` (not part of `make test`); figures are printed and written to bench/results.json.
 `--repeat` and `--submissions` shorten a run; the issue's figures use the defaults (5 and 10).
+The cohort's figures (bench/cohort.py: what placing a grade among 200 stored ones costs, no Docker) come last, under
+"cohort"; `--only-cohort` runs only them and keeps the file's other keys (`make bench BENCH_ARGS=--only-cohort`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from types import ModuleType
 
 import docker
 
@@ -154,7 +157,16 @@ def main() -> None:
         "--in-turn", action="store_true",
         help="also measure the throughput with GRADER_PARALLEL_LANES=false (slower grades, a core left per worker)",
     )
+    parser.add_argument("--only-cohort", action="store_true",
+                        help="only the cohort's figures (bench/cohort.py), saved under \"cohort\" with the file's other keys kept")
     args = parser.parse_args()
+    cohort_bench = _cohort_bench()
+    if args.only_cohort:
+        cohort_results = cohort_bench.run()
+        cohort_bench.save(cohort_results, args.out)
+        cohort_bench.print_table(cohort_results)
+        print(f"written to {args.out} under \"cohort\"")
+        return
     settings = Settings()
     client = connect(settings)
     root = Path(tempfile.mkdtemp(prefix="gbench-", dir="/tmp"))
@@ -181,6 +193,8 @@ def main() -> None:
         } if args.in_turn else None
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    print("cohort (no Docker):", flush=True)
+    cohort_results = cohort_bench.run()
     results = {
         "machine": {"cores": os.cpu_count(), **_versions(client)},
         "settings": {"parallel_lanes": settings.sandbox.parallel_lanes, "lane_slots": settings.sandbox.lane_slot_count},
@@ -207,10 +221,22 @@ def main() -> None:
         "floor": floor,
         "repeat": args.repeat,
         "submissions": args.submissions,
+        "cohort": cohort_results,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     _print_table(results)
+    cohort_bench.print_table(cohort_results)
     print(f"written to {args.out}")
+
+
+def _cohort_bench() -> ModuleType:
+    """bench/cohort.py, imported as the module beside this one."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import cohort
+
+    return cohort
 
 
 def _writing(report: GradeReport, root: Path) -> dict[str, float]:
