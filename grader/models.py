@@ -328,6 +328,9 @@ class Provenance(Frozen):
     )
     dependency_files: list[str] = Field([], description="The files read, relative to the root, e.g. requirements/prod.txt.")
     dependencies_sha256: str | None = Field(None, description="sha256 of the normalized requirements text installed.")
+    pod_limits: dict[str, float] = Field(
+        {}, description="One lane's pod at most, summed over its containers: containers, memory_mb, pids, cpus.",
+    )
     test_tools: list[str] = Field(
         [], description="What the grader added to run the candidate's own tests (pytest, coverage), when it added any.",
     )

@@ -25,6 +25,7 @@ from grader.errors import GraderError, InfraError
 from grader.models import GradeReport, Provenance, Snapshot, SourceInfo, Stage, Status, SubmissionRequest, Timings
 from grader.sandbox import Sandbox
 from grader.sandbox.docker import DockerSandbox
+from grader.sandbox.limits import pod_limits
 from grader.settings import Settings
 from grader.stages import build, intake, preflight, score, suite
 from grader.stages.beside import BesideWork
@@ -78,6 +79,9 @@ def grade_submission(
     try:
         assignment = load_assignment(settings.paths.assignments_dir, request.assignment)
         provenance["assignment_version"] = assignment.version
+        provenance["pod_limits"] = pod_limits(
+            settings, services=bool(assignment.run.services), worker=assignment.run.worker is not None,
+        )
         notify(Stage.intake)
         with _timed(timings, "intake_s"):
             snapshot = intake.fetch_snapshot(request, settings)

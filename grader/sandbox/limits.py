@@ -40,7 +40,11 @@ def hardening(settings: Settings, *, read_only: bool = True, tmp_size: str | Non
     return options
 
 
-_RELAY = {"mem_limit": "128m", "pids_limit": 128, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"], "read_only": True}
+_RELAY_MEMORY, _RELAY_PIDS = "128m", 128
+_RELAY = {
+    "mem_limit": _RELAY_MEMORY, "pids_limit": _RELAY_PIDS, "cap_drop": ["ALL"], "security_opt": ["no-new-privileges"],
+    "read_only": True,
+}
 
 
 def container_limits(kind: str, settings: Settings) -> dict[str, Any]:
@@ -54,3 +58,19 @@ def container_limits(kind: str, settings: Settings) -> dict[str, Any]:
         options["ulimits"] = [Ulimit(name="nofile", soft=4096, hard=4096)]
         return options
     return hardening(settings, read_only=kind != "build")
+
+
+def pod_limits(settings: Settings, *, services: bool, worker: bool) -> dict[str, float]:
+    """A lane's pod at most, as the sum of its containers' limits: the relay, the app, and our services (with the
+    grader's forward to PostgreSQL) and the candidate's worker when the assignment has them."""
+    relay_mb, relay_pids = _bytes(_RELAY_MEMORY) // 2**20, _RELAY_PIDS
+    app_mb = _bytes(settings.sandbox.memory) // 2**20
+    parts = [(relay_mb, relay_pids, 0.0), (app_mb, settings.sandbox.pids, settings.sandbox.cpus)]
+    if services:
+        parts += [(_bytes(settings.sandbox.services_memory) // 2**20, 512, 2.0), (relay_mb, relay_pids, 0.0)]
+    if worker:
+        parts.append((app_mb, settings.sandbox.pids, settings.sandbox.cpus))
+    return {
+        "containers": len(parts), "memory_mb": sum(p[0] for p in parts), "pids": sum(p[1] for p in parts),
+        "cpus": sum(p[2] for p in parts),
+    }
