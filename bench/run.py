@@ -4,11 +4,14 @@ Run with `make bench` (not part of `make test`); figures are printed and written
 `--repeat` and `--submissions` shorten a run; the issue's figures use the defaults (5 and 10).
 The cohort's figures (bench/cohort.py: what placing a grade among 200 stored ones costs, no Docker) come last, under
 "cohort"; `--only-cohort` runs only them and keeps the file's other keys (`make bench BENCH_ARGS=--only-cohort`).
+A warm flask-jobs grade (bench/jobs.py: lane by lane, services and worker readiness) comes before them, under
+"flask_jobs"; `--only-jobs` runs only it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -159,8 +162,15 @@ def main() -> None:
     )
     parser.add_argument("--only-cohort", action="store_true",
                         help="only the cohort's figures (bench/cohort.py), saved under \"cohort\" with the file's other keys kept")
+    parser.add_argument("--only-jobs", action="store_true", help="only the flask-jobs grade (bench/jobs.py), under \"flask_jobs\"")
     args = parser.parse_args()
-    cohort_bench = _cohort_bench()
+    cohort_bench = _sibling("cohort")
+    jobs_bench = _sibling("jobs")
+    if args.only_jobs:
+        jobs_results = jobs_bench.run()
+        jobs_bench.save(jobs_results, args.out)
+        jobs_bench.print_table(jobs_results)
+        return
     if args.only_cohort:
         cohort_results = cohort_bench.run()
         cohort_bench.save(cohort_results, args.out)
@@ -193,6 +203,8 @@ def main() -> None:
         } if args.in_turn else None
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    print("flask-jobs:", flush=True)
+    jobs_results = jobs_bench.run()
     print("cohort (no Docker):", flush=True)
     cohort_results = cohort_bench.run()
     results = {
@@ -221,22 +233,22 @@ def main() -> None:
         "floor": floor,
         "repeat": args.repeat,
         "submissions": args.submissions,
+        "flask_jobs": jobs_results,
         "cohort": cohort_results,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     _print_table(results)
+    jobs_bench.print_table(jobs_results)
     cohort_bench.print_table(cohort_results)
     print(f"written to {args.out}")
 
 
-def _cohort_bench() -> ModuleType:
-    """bench/cohort.py, imported as the module beside this one."""
+def _sibling(name: str) -> ModuleType:
+    """bench/<name>.py, imported as a module beside this one."""
     here = str(Path(__file__).resolve().parent)
     if here not in sys.path:
         sys.path.insert(0, here)
-    import cohort
-
-    return cohort
+    return importlib.import_module(name)
 
 
 def _writing(report: GradeReport, root: Path) -> dict[str, float]:

@@ -213,6 +213,7 @@ class SuiteOutcomes(Frozen):
     rerun_s: float = Field(0.0, description="Seconds the lanes spent re-running failed tests for diagnosis.")
     worker_log_tail: str = Field("", description="The background worker's output, lane by lane, when one ran.")
     worker_ready_s: list[float] = Field([], description="Seconds each start of a background worker took to be ready.")
+    lanes_s: dict[str, float] = Field({}, description="Each lane's wall time (boot, tests, re-runs), by lane name.")
 
 
 class CategoryReport(Frozen):
@@ -312,6 +313,7 @@ class Timings(BaseModel):
         {}, description="Seconds each of the first pod's services (PostgreSQL, Redis, Nginx) took to answer.",
     )
     worker_ready_s: list[float] = Field([], description="Seconds each start of the background worker took to be ready.")
+    lanes_s: dict[str, float] = Field({}, description="Each lane's wall time (its boot, tests and re-runs), by lane name.")
 
 
 class Provenance(Frozen):

@@ -106,6 +106,7 @@ def grade_submission(
             outcomes = suite.run_suite(pod, assignment, settings, sandbox)
         timings.lanes_boot_s, timings.reruns_s = outcomes.lane_boot_s, outcomes.rerun_s
         timings.services_ready_s, timings.worker_ready_s = pod.services_ready_s, outcomes.worker_ready_s
+        timings.lanes_s = outcomes.lanes_s
         timings.boot_s = round(timings.boot_s + outcomes.lane_boot_s, 3)
         logs["app output"] = outcomes.app_log_tail
         if outcomes.worker_log_tail:

@@ -39,6 +39,9 @@ class LaneResult:
     rerun_s: float = 0.0
     worker_log: str = ""
     worker_ready_s: list[float] = field(default_factory=list)
+    lane: str = ""
+    seconds: float = 0.0
+    """The lane's wall time: its boot, its tests and their re-runs."""
 
 
 RunTests = Callable[[SuiteSession, list[str], str], LaneResult]
@@ -76,7 +79,10 @@ def run_lanes(
             lane.close()
         worker = lane.worker
         log = f"--- lane {categories[0].lane} ---\n{worker.output()}" if worker is not None and worker.starts else ""
-        return LaneResult(results, result.stopped, boot_s, rerun_s, log, list(worker.ready_s) if worker else [])
+        return LaneResult(
+            results, result.stopped, boot_s, rerun_s, log, list(worker.ready_s) if worker else [],
+            lane=categories[0].lane, seconds=round(time.monotonic() - started, 3),
+        )
 
     lanes = assignment.lanes()
     return schedule_lanes(lanes, run_lane, settings, [assignment.lane_weight() for _ in lanes])

@@ -136,6 +136,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: San
         rerun_s=round(sum(lane.rerun_s for lane in finished), 3),
         worker_log_tail="\n".join(lane.worker_log for lane in finished if lane.worker_log)[-settings.sandbox.log_bytes:],
         worker_ready_s=[s for lane in finished for s in lane.worker_ready_s],
+        lanes_s={lane.lane: lane.seconds for lane in finished if lane.lane},
     )
 
 
