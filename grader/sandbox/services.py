@@ -68,13 +68,12 @@ def wait_for_services(
     deadline = started + settings.timeouts.boot_s
     checks = {name: _READY.get(name, ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{proxy_port}"]) for name in services}
     ready: dict[str, float] = {}
-    while len(ready) < len(checks):
-        for name, argv in checks.items():
-            answered = name in ready or sandbox.exec(container, argv, user=_USER, workdir="/tmp", timeout=5, limit=4096)
-            if answered is not True and answered.exit_code == 0:
+    while True:
+        for name in [name for name in checks if name not in ready]:
+            if sandbox.exec(container, checks[name], user=_USER, workdir="/tmp", timeout=5, limit=4096).exit_code == 0:
                 ready[name] = round(time.monotonic() - started, 3)
         if len(ready) == len(checks):
-            break
+            return ready
         state = sandbox.state(container)
         if not state.running or time.monotonic() > deadline:
             waiting = sorted(set(checks) - set(ready))
@@ -83,7 +82,6 @@ def wait_for_services(
                 f"{sandbox.logs(container, 2000)[-1500:]}"
             )
         time.sleep(0.1)
-    return ready
 
 
 def set_superuser_password(sandbox: Sandbox, container: str) -> str:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 from markupsafe import escape
 
 from grader.assignments.model import Assignment, Category
-from grader.models import CategoryReport, GradeReport, Status, SubmissionRequest, TestOutcome, TestReport
+from grader.models import (
+    CategoryReport,
+    GradeReport,
+    SourceInfo,
+    Status,
+    SubmissionRequest,
+    TestOutcome,
+    TestReport,
+    Timings,
+)
 from grader.stages.report import build_report, render_html, report_view, write_report
 from tests.unit.stages import report_samples as samples
 
@@ -174,3 +184,16 @@ def test_text_no_encoding_can_carry_still_writes_every_file(tmp_path):
     folder = write_report(_graded(message="bad \ud800 bytes"), tmp_path)
     assert {p.name for p in folder.iterdir()} >= {"report.json", "report.html", "junit.xml", "ctrf.json"}
     assert "bad ? bytes" in (folder / "report.html").read_text()
+
+
+def test_timings_of_lanes_services_and_workers_render_with_their_names():
+    """Timings hold seconds, and seconds by lane or service, and one per worker start: each rendered as such."""
+    report = GradeReport(
+        id="s-t", assignment="a", source=SourceInfo(url="u"), status=Status.graded, grader_version="0",
+        created_at=datetime.now(UTC),
+        timings=Timings(total_s=3.5, lanes_s={"main": 12.3, "jobs": 99.1}, services_ready_s={"postgresql": 0.06},
+                        worker_ready_s=[4.2, 3.9]),
+    )
+    html = render_html(report)
+    assert "total_s 3.50" in html and "lanes_s (main 12.30, jobs 99.10)" in html
+    assert "services_ready_s (postgresql 0.06)" in html and "worker_ready_s (4.20, 3.90)" in html
