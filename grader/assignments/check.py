@@ -55,6 +55,8 @@ class SolutionCheck(BaseModel):
     unexpected_failures: list[str] = Field(description="Tests that failed but are not in must_fail.")
     undetected: list[str] = Field(description="Tests in must_fail that passed.")
     undercharged: str = Field("", description="Why the flaw cost less than points_lost_at_least, when it did.")
+    seconds: float = Field(0.0, description="The grade's wall time.")
+    lanes_s: dict[str, float] = Field({}, description="Each lane's wall time, its boot included.")
 
     @property
     def ok(self) -> bool:
@@ -288,6 +290,7 @@ def compare(name: str, expectation: Expectation, report: GradeReport) -> Solutio
     return SolutionCheck(
         name=name, expectation=expectation, status=report.status, reason=report.reason, scores=scores,
         unexpected_failures=unexpected, undetected=undetected, undercharged=undercharged,
+        seconds=report.timings.total_s, lanes_s=report.timings.lanes_s,
     )
 
 

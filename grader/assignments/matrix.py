@@ -16,6 +16,7 @@ def render_matrix(assignment: Assignment, result: CheckResult) -> Table:
         table.add_column(category.id, justify="right")
     table.add_column("total", justify="right")
     table.add_column("verdict")
+    table.add_column("time", justify="right")
     for check in result.solutions:
         if check.patch_failed:
             cells = ["[red]patch failed[/red]"] * len(assignment.categories) + ["—"]
@@ -28,7 +29,8 @@ def render_matrix(assignment: Assignment, result: CheckResult) -> Table:
             ]
             cells.append(f"{sum(s for s, _ in check.scores.values()):g}")
         verdict = "[green]as expected[/green]" if check.ok else "[red]MISMATCH[/red]"
-        table.add_row(check.name, check.expectation.category or "—", *cells, verdict)
+        seconds = f"{check.seconds:.0f} s" if check.seconds else "—"
+        table.add_row(check.name, check.expectation.category or "—", *cells, verdict, seconds)
     return table
 
 

@@ -144,6 +144,10 @@ class RunSpec(Strict):
         '"secret" (64 hex digits) or "int:LOW-HIGH", e.g. JWT_ACCESS_TOKEN_EXPIRES = "int:600-3600".',
     )
     worker: WorkerSpec | None = None
+    lane_weight: int | None = Field(
+        None, ge=1, description="Lane slots one lane takes (grader/stages/lanes.py), when measured CPU says better than "
+        "counting containers: e.g. lanes that mostly wait on a broker's timers.",
+    )
 
 
 class Assignment(Strict):
@@ -286,8 +290,9 @@ class Assignment(Strict):
 
     def lane_weight(self) -> int:
         """How many lane slots one lane of this assignment takes: its app, plus its services and its worker,
-        each about as heavy as the app (PostgreSQL and a prefork Celery each hold a few processes)."""
-        return 1 + bool(self.run.services) + (self.run.worker is not None)
+        each about as heavy as the app (PostgreSQL and a prefork Celery each hold a few processes), unless
+        `run.lane_weight` says what the assignment's lanes were measured to need."""
+        return self.run.lane_weight or 1 + bool(self.run.services) + (self.run.worker is not None)
 
     def lanes(self) -> list[list[Category]]:
         """Categories grouped by lane, in the order each lane first appears; the first lane is the one booted first."""

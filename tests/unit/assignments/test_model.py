@@ -110,3 +110,19 @@ def test_behind_nginx_the_app_binds_its_own_port(tmp_path):
     (tmp_path / "assignment.toml").write_text(base + run.replace('"nginx"', '"mysql"'))
     with pytest.raises(AssignmentError, match="services"):
         load_assignment_folder(tmp_path)
+
+
+def test_lane_weight_counts_containers_unless_the_assignment_measured_it(tmp_path):
+    """An app alone weighs one slot; services and a worker add one each; `run.lane_weight` overrides the count."""
+    def weight(run: str) -> int:
+        (tmp_path / "assignment.toml").write_text(
+            'id = "x"\ntitle = "X"\nversion = "1"\n[[categories]]\nid = "auth"\ntitle = "A"\nweight = 1\n' + run
+        )
+        return load_assignment_folder(tmp_path).lane_weight()
+
+    stack = '[run]\nservices = ["postgresql", "redis"]\n{}[run.worker]\ncommand = "celery worker"\nready = "celery ping"\n'
+    assert weight("") == 1
+    assert weight(stack.format("")) == 3
+    assert weight(stack.format("lane_weight = 1\n")) == 1
+    with pytest.raises(AssignmentError, match="lane_weight"):
+        weight("[run]\nlane_weight = 0\n")
