@@ -26,7 +26,7 @@ from grader.sandbox import ContainerSpec, Sandbox, forkserver
 from grader.sandbox.docker import KIND_LABEL
 from grader.sandbox.images import APP_UID
 from grader.settings import Settings
-from grader.stages.diagnose import explain_install_failure
+from grader.stages.install_failure import explain_install_failure
 from grader.stages.requirements import Dependencies, read_dependencies, requirement_options
 
 DEPS_REPOSITORY = "grader-deps"

@@ -1,10 +1,10 @@
-"""Reasons distilled from logs: the one line that says why a build or a boot failed.
+"""Reasons distilled from the app's output: the one line that says why a boot failed.
 
-The app's output (the setup commands, then Gunicorn) and uv's output are read as text, never trusted: each
-function takes the log and returns one line for the report's reason, or "" when nothing in it is recognised
-(the caller then keeps its own reason). The log itself stays in the report. Which file of the candidate
-imports a module is read from the traceback's frames under /app, else from a bounded `ast` scan of the
-snapshot on the host: the candidate's code is parsed, never imported or run.
+The app's output (the setup commands, then Gunicorn) is read as text, never trusted: each function takes the
+log and returns one line for the report's reason, or "" when nothing in it is recognised (the caller then keeps
+its own reason). The log itself stays in the report. Which file of the candidate imports a module is read from
+the traceback's frames under /app, else from a bounded `ast` scan of the snapshot on the host: the candidate's
+code is parsed, never imported or run. uv's output, when the install fails, is read in `install_failure`.
 """
 
 from __future__ import annotations
@@ -342,64 +342,3 @@ def refine_boot_failure(exc: BootFailed, *, entry: str = DEFAULT_ENTRY, source: 
     exited = re.search(r"exited with code -?\d+", exc.reason)
     how = f"; the app {exited[0]}" if exited else ""
     return BootFailed(f"{why}{how}; see its output below", log_tail=exc.log_tail, limit=exc.limit)
-
-
-def explain_install_failure(log_tail: str) -> str:
-    """uv's failure to install the dependencies, for the reason after "uv exited with N: "; "" when the log has
-    no uv error. A dependency that does not build (no wheel for the base Python, and its build from source
-    failed) is named with its version and the one line of its build output that says why; a resolution that
-    fails names the requirement it fails on; anything else is uv's own error, its causes and its hint."""
-    lines = log_tail.splitlines()
-    errors = [i for i, line in enumerate(lines) if line.startswith("error:")]
-    if not errors:
-        return ""
-    start = errors[-1]
-    text = _uv_error(lines[start:])
-    built = re.search(r"Failed to (?:download and )?build `(?P<package>[^`]+)`", lines[start])
-    if built:
-        python = re.search(r"Using Python (?P<version>[\w.+]+) environment", log_tail)
-        on = f" for Python {python['version']}" if python else " for the base Python"
-        why = _build_cause(lines[start + 1:])
-        return f"`{built['package']}` has no wheel{on} and building it from source failed: " + (why or text)
-    if "No solution found" in lines[start]:
-        required = _REQUIRED.search(text)
-        if required:
-            return f"`{required['requirement']}` cannot be installed: {text}"
-    return text
-
-
-def _uv_error(lines: list[str], limit: int = 600) -> str:
-    """uv's `error:` line, its indented causes joined with ": ", and a `hint:` right after them."""
-    block = [lines[0].removeprefix("error:").strip()]
-    following = lines[1:]
-    while following and following[0].startswith((" ", "\t")) and following[0].strip():
-        block.append(following.pop(0).strip().removeprefix("cause:").strip())
-    text = ": ".join(block)
-    rest = [line for line in following if line.strip()]
-    if rest and rest[0].startswith("hint:"):
-        text += f" ({rest[0].strip()})"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-_REQUIRED = re.compile(r"you require (?P<requirement>[A-Za-z0-9][\w.\-\[\],]*\s*(?:===|==|~=|!=|>=|<=|>|<)\s*[\w.*+!]+)")
-_BUILD_CAUSES = (  # (score, pattern) over the build backend's output: the most telling line wins, the first of them
-    (3, re.compile(r"fatal error:|error: command '[^']*' failed: No such file or directory")),
-    (2, re.compile(r"^(?:[\w.]*(?:Error|Exception)|error|Error|ERROR)\b:?\s+\S")),
-    (1, re.compile(r"error: command .* failed with exit code|\bnot found\b|\bnot installed\b")),
-)
-_NOT_CAUSES = re.compile(r"subprocess-exited-with-error|^error: metadata-generation-failed|Deprecat|Warning")
-
-
-def _build_cause(lines: list[str]) -> str:
-    """The line of a failed build's output that says why, "" if none reads as a cause."""
-    best, chosen = 0, ""
-    for raw in lines:
-        line = raw.strip()
-        if line.startswith("hint:"):
-            break
-        if not line or _NOT_CAUSES.search(line) or line.startswith(("cause:", "[std")):
-            continue
-        score = next((score for score, pattern in _BUILD_CAUSES if pattern.search(line)), 0)
-        if score > best:
-            best, chosen = score, line
-    return _short(chosen)

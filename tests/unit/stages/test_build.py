@@ -21,7 +21,7 @@ from grader.stages.build import (
     install_script,
     uv_binary,
 )
-from grader.stages.diagnose import explain_install_failure
+from grader.stages.install_failure import explain_install_failure
 
 PLAIN = b"# pinned\nflask==3.1.3\ngunicorn==23.0.0  # server\n"
 
