@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
+
+from common import busy_cpu_s, git_repository
 
 from grader.models import Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
@@ -29,23 +28,13 @@ TARGET_S = 120.0
 RESTART_WAIT_S = 35.0
 
 
-def _busy_cpu_s() -> float:
-    with open("/proc/stat", encoding="ascii") as handle:
-        fields = [int(v) for v in handle.readline().split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
 def _repository(root: Path) -> Path:
-    repo = root / f"jobs-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(REFERENCE, repo, ignore=shutil.ignore_patterns("__pycache__", "expected.toml"))
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "reference"]):
-        subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=repo, check=True)
-    return repo
+    return git_repository(REFERENCE, root, "jobs")
 
 
 def grade_once(settings: Settings, root: Path) -> dict[str, Any]:
     request = SubmissionRequest(id=new_submission_id(), source=str(_repository(root)), assignment="flask-jobs")
-    busy = _busy_cpu_s()
+    busy = busy_cpu_s()
     report = grade_submission(request, settings)
     if report.status is not Status.graded or report.score != report.max_score:
         lost = [t.id for c in report.categories for t in c.tests if t.outcome.lost]
@@ -53,7 +42,7 @@ def grade_once(settings: Settings, root: Path) -> dict[str, Any]:
     t = report.timings
     return {
         "total_s": t.total_s, "build_s": t.build_s, "boot_s": t.boot_s, "tests_s": t.tests_s, "lanes_s": t.lanes_s,
-        "services_ready_s": t.services_ready_s, "worker_ready_s": t.worker_ready_s, "cpu_s": round(_busy_cpu_s() - busy, 1),
+        "services_ready_s": t.services_ready_s, "worker_ready_s": t.worker_ready_s, "cpu_s": round(busy_cpu_s() - busy, 1),
     }
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import ModuleType
 
 import docker
+from common import busy_cpu_s, git_repository
 
 from grader import __version__
 from grader.models import GradeReport, Status, SubmissionRequest
@@ -43,28 +44,18 @@ BESIDE = ("review_s", "candidate_tests_s", "wait_s")
 
 def _repository(root: Path, cold: bool) -> Path:
     """A git repository of the reference; `cold` makes its requirements unique, so nothing is cached."""
-    repo = root / f"ref-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(REFERENCE, repo, ignore=shutil.ignore_patterns("__pycache__", "expected.toml"))
-    if cold:
+
+    def uncached(repo: Path) -> None:
         with open(repo / "requirements.txt", "a") as handle:
             # a comment no longer changes the layer's key (the normalized text does); a requirement whose marker
             # is false does, and installs nothing
             handle.write(f"bench-cold-{uuid.uuid4().hex}==1.0; python_version < '3'\n")
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "reference"]):
-        subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", *args], cwd=repo, check=True)
-    return repo
+
+    return git_repository(REFERENCE, root, "ref", uncached if cold else None)
 
 
 def _spread(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3)}
-
-
-def _busy_cpu_s() -> float:
-    """CPU seconds the whole machine has spent busy (all processes, containers and the engine included)."""
-    with open("/proc/stat", encoding="ascii") as handle:
-        fields = [int(v) for v in handle.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def grade_series(
@@ -74,11 +65,11 @@ def grade_series(
     timings = []
     for _ in range(repeat):
         request = SubmissionRequest(id=new_submission_id(), source=str(_repository(root, cold)), assignment="flask-notes")
-        busy = _busy_cpu_s()
+        busy = busy_cpu_s()
         report = grade_submission(request, settings)
         if report.status is not Status.graded or report.score != report.max_score:
             raise SystemExit(f"bench: the reference did not get full marks: {report.status.value} {report.reason}")
-        timings.append({**report.timings.model_dump(), "cpu_s": round(_busy_cpu_s() - busy, 2)})
+        timings.append({**report.timings.model_dump(), "cpu_s": round(busy_cpu_s() - busy, 2)})
         if reports is not None:
             reports.append(report)
         print(f"  {'cold' if cold else 'warm'}: " + " ".join(f"{k}={v:.2f}" for k, v in timings[-1].items()), flush=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -149,9 +148,8 @@ def common_hashes(fingerprints: Sequence[TreeFingerprint], share: float = 0.5) -
     Pass the result as `compare(..., ignore=...)`; it is meant for cohorts of a few dozen or more, where
     a hash shared by most is no sign of two candidates copying each other.
     """
-    counts = Counter(h for fp in fingerprints for h in fp.hash_set)
-    floor = share * len(fingerprints)
-    return {h for h, n in counts.items() if n > floor}
+    arrays = [np.asarray(sorted(fp.hash_set), dtype=np.int64) for fp in fingerprints]
+    return set(common_among(arrays, share).tolist())
 
 
 def overlaps(mine: np.ndarray, cohort: Sequence[np.ndarray], share: float | None = None) -> list[tuple[float, float, int]]:
