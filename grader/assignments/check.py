@@ -302,8 +302,10 @@ def check_assignment(
     only: list[str] | None = None,
 ) -> CheckResult:
     """Grade every solution of the assignment (`jobs` at a time, or those named in `only`) and compare
-    with its expected.toml; a partial check is not recorded as the assignment's check."""
+    with its expected.toml; a partial check is not recorded as the assignment's check. Failed tests are not
+    re-run for diagnosis: a re-run changes no score, and in flask-jobs one costs minutes of broker timeouts."""
     started = time.monotonic()
+    settings = settings.replace(diagnosis_reruns=0)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
 
         def check_one(folder: Path) -> SolutionCheck:

@@ -149,9 +149,10 @@ class Lane:
             self.worker.remove()
 
     def reset_database(self) -> None:
-        """An empty database: the data volume's files deleted while no server runs, else a fresh volume."""
+        """An empty database: the data volume's files deleted while no server runs, else a fresh volume; with
+        PostgreSQL always a new database and role (its files are not the app's to delete)."""
         self.state = ""
-        if self.pod.serving or not self.app_running():
+        if self.database is not None or self.pod.serving or not self.app_running():
             self.restart(fresh_db=True, setup=False, serve=False)
             return
         if self.run(["/bin/sh", "-c", "rm -rf -- /data/* /data/.[!.]* /data/..?*"]).exit_code != 0:

@@ -123,3 +123,13 @@ def test_a_misbehaving_worker_stays_in_its_container(lane: Lane, engine: docker.
     assert rows == [[0]]
     remove_submission_resources(engine, job)
     assert leftovers(engine, [job]) == []
+
+
+def test_reset_database_empties_postgresql_even_on_an_idle_app(lane: Lane) -> None:
+    """On an idle app (no server, nothing to stop) reset_database still gives an empty PostgreSQL database."""
+    lane.restart(fresh_db=False, setup=False, serve=False)
+    lane.sql([("CREATE TABLE left_behind (id integer)", [])])
+    old = lane.pod.database
+    lane.reset_database()
+    assert lane.pod.database != old
+    assert lane.sql([("SELECT to_regclass('left_behind') IS NULL", [])]) == [[True]]

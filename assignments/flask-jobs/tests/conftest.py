@@ -21,30 +21,32 @@ import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
 
+from harness import pages
+from harness.pages import (  # noqa: F401 (re-exported: the test modules import these from conftest)
+    SANDBOX_HOST,
+    SANDBOX_ORIGIN,
+    answer,
+    csrf_fields,
+    form_with,
+    is_html,
+    is_json,
+    next_param,
+    request_line,
+    summarize,
+)
+
 PASSWORD = "correct-horse-42"
-SANDBOX_HOST = "app.sandbox"
-SANDBOX_ORIGIN = f"https://{SANDBOX_HOST}"
 _EXCERPT = 240
 FINAL = ("done", "failed")
 
 
 # --- describing what came back ------------------------------------------------------------------
-
-
-def _request_line(response) -> str:
-    request = getattr(response, "request", None)
-    if request is None or not getattr(request, "url", None):
-        return "the request"
-    parts = urlsplit(request.url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
-    return f"{request.method} {target}"
 
 
 def describe(response) -> str:
@@ -56,20 +58,11 @@ def describe(response) -> str:
     location = response.headers.get("Location")
     challenge = response.headers.get("WWW-Authenticate")
     return (
-        f"got {_request_line(response)} -> {response.status_code}"
+        f"got {request_line(response)} -> {response.status_code}"
         + (f", Location {location!r}" if location else "")
         + (f", WWW-Authenticate {challenge!r}" if challenge else "")
         + f", Content-Type {response.headers.get('Content-Type')!r}, body {body!r}"
     )
-
-
-def answer(response, excerpt: int = 80) -> str:
-    """A short form of describe() for lists of cases: status, content type and a body excerpt."""
-    if isinstance(response, BaseException):
-        return f"no HTTP answer ({type(response).__name__})"
-    text = " ".join(response.text.split())
-    body = text if len(text) <= excerpt else text[:excerpt] + "…"
-    return f"got {response.status_code} ({response.headers.get('Content-Type')}) {body!r}"
 
 
 def expect_status(response, expected: int | tuple[int, ...], what: str) -> None:
@@ -82,36 +75,11 @@ def expect_status(response, expected: int | tuple[int, ...], what: str) -> None:
 
 
 def json_of(response, what: str) -> Any:
-    """The JSON body, or a failure saying the body was not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        raise AssertionError(f"{what}: expected a JSON body; {describe(response)}") from None
-
-
-def is_json(response) -> bool:
-    return response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "application/json"
-
-
-def is_html(response) -> bool:
-    return response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/html"
-
-
-def summarize(responses: list[Any]) -> str:
-    """Status codes of many responses as counts, e.g. '201 x1, 409 x18, 500 x1'."""
-    counts: dict[str, int] = {}
-    for response in responses:
-        key = type(response).__name__ if isinstance(response, BaseException) else str(response.status_code)
-        counts[key] = counts.get(key, 0) + 1
-    return ", ".join(f"{key} x{count}" for key, count in sorted(counts.items()))
+    return pages.json_of(response, what, describe)
 
 
 def first_bad(responses: list[Any], ok: tuple[int, ...]) -> str:
-    """A description of the first response whose status is not in `ok`."""
-    for response in responses:
-        if isinstance(response, BaseException) or response.status_code not in ok:
-            return describe(response)
-    return "none"
+    return pages.first_bad(responses, ok, describe)
 
 
 # --- the app's environment (drawn per app instance) ---------------------------------------------
@@ -468,67 +436,8 @@ def _record(record: tuple) -> str:
 # --- HTML forms and redirects -------------------------------------------------------------------
 
 
-class _FormParser(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[dict[str, Any]] = []
-        self.inputs: list[dict[str, str]] = []
-        self._current: dict[str, Any] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name.lower(): (value or "") for name, value in attrs}
-        if tag == "form":
-            self._current = {"action": attributes.get("action", ""), "method": attributes.get("method", "get"), "inputs": []}
-            self.forms.append(self._current)
-        elif tag in ("input", "textarea", "select", "button"):
-            field = {
-                "tag": tag,
-                "name": attributes.get("name", ""),
-                "type": attributes.get("type", "").lower(),
-                "value": attributes.get("value", ""),
-            }
-            self.inputs.append(field)
-            if self._current is not None:
-                self._current["inputs"].append(field)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._current = None
-
-
-def parse_html(html: str) -> _FormParser:
-    parser = _FormParser()
-    parser.feed(html)
-    parser.close()
-    return parser
-
-
-def form_with(html: str, *names: str) -> dict[str, Any] | None:
-    """The first form holding inputs with all `names`, or None."""
-    for form in parse_html(html).forms:
-        present = {field["name"] for field in form["inputs"]}
-        if all(name in present for name in names):
-            return form
-    return None
-
-
-def csrf_fields(html: str) -> dict[str, str]:
-    """{'csrf_token': value} when the page carries a hidden csrf_token input, else {}."""
-    for field in parse_html(html).inputs:
-        if field["name"] == "csrf_token":
-            return {"csrf_token": field["value"]}
-    return {}
-
-
 def browser_login(client, username: str, password: str = PASSWORD, next_url: str | None = None):
-    """GET /login then POST /login with form data, as a browser would; `next` goes in query and form."""
-    query = "" if next_url is None else "?" + urlencode({"next": next_url})
-    page = client.get("/login" + query)
-    expect_status(page, 200, "GET /login (the login form)")
-    data = {**csrf_fields(page.text), "username": username, "password": password}
-    if next_url is not None:
-        data["next"] = next_url
-    return client.post("/login" + query, data=data)
+    return pages.browser_login(client, username, password, next_url, expect_status)
 
 
 def resolve_location(response, host: str = SANDBOX_HOST) -> Any:
@@ -542,10 +451,6 @@ def resolve_location(response, host: str = SANDBOX_HOST) -> Any:
 def location_is_local(response, host: str = SANDBOX_HOST) -> bool:
     location = resolve_location(response, host)
     return location.netloc.lower() in (host, f"{host}:443") and location.scheme == "https"
-
-
-def next_param(location) -> list[str]:
-    return parse_qs(location.query).get("next", [])
 
 
 # --- the database, read with the grader's own SQL (PostgreSQL) -----------------------------------

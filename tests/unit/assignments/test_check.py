@@ -163,11 +163,13 @@ def test_stale_patch_says_which_solution_hunk_and_what_to_do(notes_copy):
 
 
 def test_stale_patch_is_a_check_failure_and_the_others_still_run(notes_copy, monkeypatch, tmp_path):
-    """check_assignment reports a stale patch as that solution's failure and grades every other solution."""
+    """check_assignment reports a stale patch as that solution's failure and grades every other solution,
+    without re-runs for diagnosis."""
     api = notes_copy / "solutions" / "reference" / "notes_app" / "api.py"
     api.write_text(api.read_text().replace("# One atomic statement:", "# A single statement:"))
 
     def fake_grade(request: SubmissionRequest, settings: Settings) -> GradeReport:
+        assert settings.sandbox.diagnosis_reruns == 0, "the check compares first outcomes: no re-runs for diagnosis"
         failing = load_expectation(notes_copy / "solutions" / Path(request.source).name).must_fail
         return _report({test_id: TestOutcome.failed for test_id in failing})
 
