@@ -30,3 +30,20 @@ def users_create(
     except IntegrityError:
         raise fail(f"a user {email!r} exists already", EXIT_REJECTED) from None
     typer.echo(f"{user.email}: {user.role.value}")
+
+
+@app.command("token")
+def users_token(
+    email: str = typer.Argument(..., help="The staff account the token acts as."),
+    name: str = typer.Option("", "--name", help="What the token is for, shown on the account's tokens page."),
+) -> None:
+    """Make an API token for a staff account and print it (once: only its hash is stored), e.g. for a script or CI
+    where nobody opens the tokens page."""
+    from grader.web.tokens import ApiTokens
+    from grader.web.users import Users
+
+    engine = open_store_or_fail(load_settings()).engine
+    user = Users(engine).user_by_email(email)
+    if user is None:
+        raise fail(f"no staff account {email!r}; create it with `grader users create`", EXIT_REJECTED)
+    typer.echo(ApiTokens(engine).create_token(user.id, name))

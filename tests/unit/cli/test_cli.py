@@ -169,3 +169,19 @@ def test_an_unusable_database_exits_3_without_its_password(runner: CliRunner, mo
     result = runner.invoke(app, ["users", "create", "ann@example.com", "--role", "admin", "--password", "long-enough-1"])
     assert result.exit_code == EXIT_INFRA, result.output
     assert "is not usable" in result.output and "secretpw" not in result.output and "Traceback" not in result.output
+
+
+def test_users_token_prints_a_token_that_acts_as_the_account(runner: CliRunner, short_tmp: Path) -> None:
+    """`users token` for a scripted deployment: the printed token authenticates as that account; an unknown one exits 2."""
+    from grader.web.tokens import ApiTokens
+
+    created = runner.invoke(app, ["users", "create", "ann@example.com", "--role", "admin", "--password", "long-enough-1"])
+    assert created.exit_code == 0, created.output
+    made = runner.invoke(app, ["users", "token", "ann@example.com", "--name", "ci"])
+    assert made.exit_code == 0, made.output
+    token = made.stdout.strip()
+    engine = open_store(Settings(data_dir=short_tmp / "var")).engine
+    user = ApiTokens(engine).user_by_token(token)
+    assert user is not None and user.email == "ann@example.com"
+    unknown = runner.invoke(app, ["users", "token", "bob@example.com"])
+    assert unknown.exit_code == EXIT_REJECTED and "no staff account" in unknown.output
