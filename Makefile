@@ -15,6 +15,7 @@ demo: setup
 test: setup
 	$(PYTHON) -m pytest tests -q
 	.venv/bin/grader assignments check flask-notes --jobs 2
+	.venv/bin/grader assignments check flask-jobs --jobs 3
 
 test-fast: setup
 	$(PYTHON) -m pytest tests/unit -q
