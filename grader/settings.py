@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -252,10 +252,34 @@ class CohortSettings(_Group):
     common_code_share: float = Field(0.5, gt=0, le=1, description="'Most of the cohort': this share of its members.")
 
 
+class StorageSettings(_Group):
+    """Where reports, kept code and check results live (grader/storage/): this host's disk, or an S3-compatible store
+    that every host of a deployment reads and writes."""
+
+    backend: Literal["local", "s3"] = Field(
+        "local", description="local: reports in paths.reports_dir, the rest in paths.data_dir; s3: one bucket for all hosts."
+    )
+    s3_bucket: str | None = Field(None, description="The bucket; required with backend s3 (it must exist).")
+    s3_prefix: str = Field("", description="Prefix of every key in the bucket, e.g. `grader/` to share a bucket.")
+    s3_endpoint_url: str | None = Field(
+        None, description="An S3-compatible server (MinIO, Ceph, moto), e.g. http://127.0.0.1:9000; None means AWS S3."
+    )
+    s3_region: str | None = Field(None, description="The bucket's region; None means boto3's default.")
+    s3_access_key_id: str | None = Field(None, description="None means boto3's own chain (environment, profile, role).")
+    s3_secret_access_key: SecretStr | None = Field(None, description="The secret of s3_access_key_id.")
+    s3_timeout_s: float = Field(10, gt=0, description="Connect and read timeout of one request to the store.")
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage backend s3 needs a bucket: set GRADER_STORAGE__S3_BUCKET")
+        return self
+
+
 _GROUPS: dict[str, type[_Group]] = {
     "paths": Paths, "intake": IntakeSettings, "sandbox": SandboxSettings, "timeouts": Timeouts,
     "queue": QueueSettings, "database": DatabaseSettings, "web": WebSettings, "report": ReportSettings,
-    "cohort": CohortSettings,
+    "cohort": CohortSettings, "storage": StorageSettings,
 }
 _RENAMED = {
     "harness_image": ("sandbox", "relay_image"), "redis_url": ("queue", "redis_url"), "database_url": ("database", "url"),
@@ -323,6 +347,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     report: ReportSettings = ReportSettings()
     cohort: CohortSettings = CohortSettings()
+    storage: StorageSettings = StorageSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -31,6 +31,7 @@ from grader.pipeline import new_submission_id
 from grader.queue.broker import connect_redis, enqueue_grading, grading_queue, new_job_id
 from grader.settings import Settings
 from grader.stages.intake import normalize_source
+from grader.storage import Storage, check_result_key, is_legacy_path, open_storage, read_stored, report_folder, snapshot_key
 
 Enqueue = Callable[[str, str], None]
 """Puts (submission id, job id) on the grading queue; raises (BrokerUnavailable, a RedisError) when it cannot."""
@@ -126,12 +127,13 @@ def regrade_submission(store: Store, enqueue: Enqueue, submission_id: str) -> Qu
     return _enqueue(store, enqueue, submission_id, job_id)
 
 
-def delete_submission(settings: Settings, store: Store, submission_id: str) -> None:
+def delete_submission(settings: Settings, store: Store, submission_id: str, storage: Storage | None = None) -> None:
     """Remove a submission everywhere: its record, its reports, its kept code and every comparison naming it.
 
     A submission graded by `grader grade` has no record but may be in the cohort: it is deleted the same way.
     SubmitError 404 when it is unknown, 409 while it is queued or running (delete it once it is finished).
     """
+    storage = storage or open_storage(settings)
     cohort = CohortStore(store.engine)
     record, member = store.get(submission_id), cohort.member(submission_id)
     if record is None and member is None:
@@ -139,25 +141,27 @@ def delete_submission(settings: Settings, store: Store, submission_id: str) -> N
     if record is not None and not store.delete(submission_id):
         raise SubmitError(f"{submission_id} is being graded; delete it once it is finished", 409)
     cohort.delete(submission_id)
+    storage.delete_tree(report_folder(submission_id))
     reports = settings.paths.reports_dir.resolve()
-    folders = {reports / submission_id}
     for path in (record.report_path if record else None, member.report_path if member else None):
-        if path:
-            folders.add(Path(path).resolve().parent)
-    for folder in folders:
-        if folder.is_relative_to(reports) and folder != reports and folder.name == submission_id:
-            shutil.rmtree(folder, ignore_errors=True)
-    remove_kept(member.snapshot_path if member else None, settings.paths.snapshots_dir)
-    remove_kept(settings.paths.snapshots_dir / submission_id, settings.paths.snapshots_dir)
+        if path and is_legacy_path(path):  # a row of before the storage seam: its folder, only inside reports_dir
+            folder = Path(path).resolve().parent
+            if folder.is_relative_to(reports) and folder != reports and folder.name == submission_id:
+                shutil.rmtree(folder, ignore_errors=True)
+    remove_kept(member.snapshot_path if member else None, storage, settings.paths.snapshots_dir)
+    remove_kept(snapshot_key(submission_id), storage, settings.paths.snapshots_dir)
 
 
-def load_report(record: SubmissionRecord) -> GradeReport | None:
-    """The record's report, parsed strictly; None when there is none yet or it cannot be read."""
+def load_report(record: SubmissionRecord, storage: Storage) -> GradeReport | None:
+    """The record's report, read from storage and parsed strictly; None when there is none yet or it cannot be read."""
     if not record.final or not record.report_path:
         return None
+    data = read_stored(storage, record.report_path)
+    if data is None:
+        return None
     try:
-        return GradeReport.model_validate_json(Path(record.report_path).read_text())
-    except (OSError, ValidationError, ValueError):
+        return GradeReport.model_validate_json(data)
+    except (ValidationError, ValueError):
         return None
 
 
@@ -176,12 +180,12 @@ def status_payload(record: SubmissionRecord, position: int | None) -> dict[str, 
     return {**record.status_json(), "progress": progress(record), "queue_position": position, "final": record.final}
 
 
-def candidate_view(record: SubmissionRecord, assignment: Assignment | None) -> dict[str, Any]:
+def candidate_view(record: SubmissionRecord, assignment: Assignment | None, storage: Storage) -> dict[str, Any]:
     """What a candidate may see of a finished grading: the score per category and, in the brief's words, where each
     fell short (the rubric lines of the lost tests); the counts of their own tests; the verdict when it names no
     hidden test. Never evidence, reproduction lines, review findings or interview questions; test names only if
     the assignment allows."""
-    report = load_report(record)
+    report = load_report(record, storage)
     if report is None:
         return {}
     show_tests = bool(assignment and assignment.candidate_sees_tests)
@@ -218,11 +222,11 @@ def _verdict_for_candidate(report: GradeReport, show_tests: bool) -> str:
     return "" if any(len(word) >= 4 and word.casefold() in verdict for word in secret) else report.summary.verdict
 
 
-def read_check(settings: Settings, assignment_id: str) -> dict[str, Any] | None:
-    """The last `grader assignments check` result of an assignment, as it stored it."""
+def read_check(storage: Storage, assignment_id: str) -> dict[str, Any] | None:
+    """The last `grader assignments check` result of an assignment, as it stored it (`checks/<id>.json`)."""
     try:
-        data = json.loads((settings.paths.data_dir / "checks" / f"{assignment_id}.json").read_text())
-    except (OSError, ValueError):
+        data = json.loads(storage.get(check_result_key(assignment_id)) or b"null")
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 

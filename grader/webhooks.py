@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from grader.db.schema import submissions, webhook_deliveries, webhooks
 from grader.db.store import FINAL_STATUSES, Store, SubmissionRecord, utcnow
 from grader.settings import Settings
+from grader.storage import Storage, open_storage
 from grader.submissions import load_report
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,9 @@ class Webhooks:
 
     # --- the dispatcher's work -------------------------------------------------------------------
 
-    def record_finished(self, store: Store) -> int:
-        """One pending delivery per finished grading of an assignment with a webhook, not yet recorded."""
+    def record_finished(self, store: Store, storage: Storage) -> int:
+        """One pending delivery per finished grading of an assignment with a webhook, not yet recorded; the
+        scores are read from the report in `storage`."""
         hooks = self.all()
         if not hooks:
             return 0
@@ -139,7 +141,7 @@ class Webhooks:
             record = store.get(row["id"])
             if record is None:
                 continue
-            body = json.dumps(payload(record), sort_keys=True)
+            body = json.dumps(payload(record, storage), sort_keys=True)
             try:
                 with self.engine.begin() as conn:
                     conn.execute(webhook_deliveries.insert().values(
@@ -201,9 +203,9 @@ class Webhooks:
                      next_attempt_at=next_at, delivered_at=utcnow() if state == "delivered" else None))
 
 
-def payload(record: SubmissionRecord) -> dict[str, Any]:
+def payload(record: SubmissionRecord, storage: Storage) -> dict[str, Any]:
     """The JSON a webhook receives: the status of `grader status --json`, the assignment and category scores."""
-    report = load_report(record)
+    report = load_report(record, storage)
     return {
         "event": "grade.finished",
         "submission": {**record.status_json(), "assignment": record.assignment, "submitter": record.submitter,
@@ -215,10 +217,11 @@ def payload(record: SubmissionRecord) -> dict[str, Any]:
 class Dispatcher(threading.Thread):
     """The loop `grader serve` runs beside the web app and the workers."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, storage: Storage | None = None) -> None:
         super().__init__(name="webhook-dispatcher", daemon=True)
         self.settings = settings
         self.store = store
+        self.storage = storage or open_storage(settings)
         self.hooks = Webhooks(store.engine)
         self.stopping = threading.Event()
 
@@ -226,7 +229,7 @@ class Dispatcher(threading.Thread):
         session = requests.Session()
         while not self.stopping.wait(self.settings.web.webhook_poll_s):
             try:
-                self.hooks.record_finished(self.store)
+                self.hooks.record_finished(self.store, self.storage)
                 self.hooks.send_due(self.settings, session)
             except Exception:  # the loop must survive a database hiccup
                 log.exception("webhook dispatcher")

@@ -29,6 +29,7 @@ from grader.assignments.rubric import matches
 from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
+from grader.storage import Storage, check_result_key, open_storage
 
 
 class Expectation(BaseModel):
@@ -300,10 +301,12 @@ def check_assignment(
     on_solution: Callable[[SolutionCheck], None] | None = None,
     jobs: int = 1,
     only: list[str] | None = None,
+    storage: Storage | None = None,
 ) -> CheckResult:
     """Grade every solution of the assignment (`jobs` at a time, or those named in `only`) and compare
-    with its expected.toml; a partial check is not recorded as the assignment's check. Failed tests are not
-    re-run for diagnosis: a re-run changes no score, and in flask-jobs one costs minutes of broker timeouts."""
+    with its expected.toml, recorded in storage as `checks/<id>.json` (a partial check is not recorded as the
+    assignment's check). Failed tests are not re-run for diagnosis: a re-run changes no score, and in flask-jobs
+    one costs minutes of broker timeouts."""
     started = time.monotonic()
     settings = settings.replace(diagnosis_reruns=0)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
@@ -335,7 +338,6 @@ def check_assignment(
     result = CheckResult(assignment=assignment.id, solutions=checks, seconds=round(time.monotonic() - started, 1))
     if only:
         return result
-    record = settings.paths.data_dir / "checks" / f"{assignment.id}.json"
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(result.model_dump(mode="json"), indent=2))
+    storage = storage or open_storage(settings)
+    storage.put(check_result_key(assignment.id), json.dumps(result.model_dump(mode="json"), indent=2).encode())
     return result

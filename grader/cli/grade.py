@@ -15,7 +15,9 @@ from grader.db.engine import open_database
 from grader.models import GradeReport, Status, SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
 from grader.settings import Settings
-from grader.stages.report import write_report
+from grader.stages.report import put_report_files, report_files
+from grader.storage import Storage, open_storage, report_folder
+from grader.storage.local import LocalStorage
 
 
 def grade(
@@ -28,6 +30,7 @@ def grade(
     """Grade one submission in-process, without a queue, and write its report."""
     console = Console(stderr=True)
     settings = load_settings(reports_dir=out)
+    storage = open_storage(settings)
     try:
         load_assignment(settings.paths.assignments_dir, assignment)
     except AssignmentError as exc:
@@ -39,8 +42,12 @@ def grade(
             keep_code=settings.paths.snapshots_dir / request.id,
         )
         status.update("placing in the cohort")
-        report = _placed(report, settings, console)
-    folder = write_report(report, settings.paths.reports_dir, pdf=settings.report.pdf)
+        report = _placed(report, settings, console, storage)
+    files = report_files(report, pdf=settings.report.pdf)
+    folder = settings.paths.reports_dir / report.id  # the user's folder on this disk, whatever the storage
+    put_report_files(files, LocalStorage(settings.paths.reports_dir), report.id)
+    if settings.storage.backend != "local":  # and where the web app and the API read reports
+        put_report_files(files, storage, report_folder(report.id))
     if as_json:
         typer.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
@@ -51,7 +58,7 @@ def grade(
         raise typer.Exit(EXIT_INFRA)
 
 
-def _placed(report: GradeReport, settings: Settings, console: Console) -> GradeReport:
+def _placed(report: GradeReport, settings: Settings, console: Console, storage: Storage) -> GradeReport:
     """The report placed in its cohort (the grades in this data directory's database); without it if the database fails."""
     if report.status is not Status.graded:
         return report
@@ -60,7 +67,7 @@ def _placed(report: GradeReport, settings: Settings, console: Console) -> GradeR
     except Exception as exc:  # the database or its migration: the grade is written all the same
         console.print(f"  not placed in the cohort: the database is not usable: {exc}", markup=False)
         return report
-    return place_graded(report, settings, engine, report_path=settings.paths.reports_dir / report.id / "report.json")
+    return place_graded(report, settings, engine, storage, report_path=f"{report_folder(report.id)}/report.json")
 
 
 def _print_summary(console: Console, report: GradeReport, folder: Path) -> None:

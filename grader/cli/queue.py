@@ -25,6 +25,7 @@ from grader.cli.helpers import (
 from grader.db.store import SubmissionRecord
 from grader.models import Status
 from grader.queue.broker import connect_redis, redis_url
+from grader.storage import open_storage
 from grader.submissions import (
     SubmitError,
     check_source,
@@ -132,7 +133,7 @@ def delete(
     if not yes:
         typer.confirm(f"delete {submission_id}, its reports and its comparisons?", abort=True)
     try:
-        delete_submission(settings, store, submission_id)
+        delete_submission(settings, store, submission_id, open_storage(settings))
     except SubmitError as exc:  # unknown (404) or still being graded (409)
         raise fail(exc.message, EXIT_FAILED) from None
     typer.echo(f"deleted {submission_id}")

@@ -1,7 +1,9 @@
 """Which files of a snapshot are the candidate's code for the cohort, and keeping a copy of them after the grade.
 
 Light on purpose (no copydetect): the pipeline keeps a graded snapshot's code through this module before its
-clean-up removes the clone; fingerprints are taken from the kept copy later (grader/cohort/place.py).
+clean-up removes the clone, into a local folder the caller then moves into storage (`snapshots/<id>`);
+fingerprints are taken from the kept copy later (grader/cohort/place.py). Rows of before the storage seam hold
+an absolute path instead of a key: still read and removed, only inside `snapshots_dir`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from grader.storage import SNAPSHOTS, Storage, check_key, is_legacy_path
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +66,46 @@ def keep_snapshot(tree: Path, dest: Path) -> Path | None:
     return dest
 
 
-def remove_kept(path: str | Path | None, snapshots_dir: Path) -> None:
-    """Remove a kept snapshot, only ever inside `snapshots_dir` (a stored path is never trusted further)."""
-    if path is None:
+def kept_prefix(stored: str) -> str | None:
+    """The stored reference as a key of kept code (`snapshots/<id>`), or None when it is not one."""
+    try:
+        parts = check_key(stored).split("/")
+    except ValueError:
+        return None
+    return stored if len(parts) == 2 and parts[0] == SNAPSHOTS else None
+
+
+def _legacy_kept(stored: str, snapshots_dir: Path) -> Path | None:
+    """A path of before the storage seam, resolved, only inside `snapshots_dir` (a stored path is never trusted further)."""
+    base = snapshots_dir.resolve()
+    target = Path(stored).resolve()
+    return target if target.is_relative_to(base) and target != base else None
+
+
+@contextmanager
+def open_kept(stored: str | None, storage: Storage, snapshots_dir: Path) -> Iterator[Path | None]:
+    """A member's kept code as a local folder to read (None when it is gone): a key opened from storage, or a
+    legacy absolute path inside `snapshots_dir`."""
+    if stored is not None and is_legacy_path(stored):
+        legacy = _legacy_kept(stored, snapshots_dir)
+        yield legacy if legacy is not None and legacy.is_dir() else None
         return
-    target = Path(path).resolve()
-    if target.is_relative_to(snapshots_dir.resolve()) and target != snapshots_dir.resolve():
-        shutil.rmtree(target, ignore_errors=True)
+    prefix = kept_prefix(stored) if stored is not None else None
+    if prefix is None:
+        yield None
+        return
+    with storage.open_tree(prefix) as folder:
+        yield folder
+
+
+def remove_kept(stored: str | Path | None, storage: Storage, snapshots_dir: Path) -> None:
+    """Remove kept code: a key under `snapshots/` from storage; a legacy path only inside `snapshots_dir`."""
+    if stored is None:
+        return
+    stored = str(stored)
+    if is_legacy_path(stored):
+        legacy = _legacy_kept(stored, snapshots_dir)
+        if legacy is not None:
+            shutil.rmtree(legacy, ignore_errors=True)
+    elif (prefix := kept_prefix(stored)) is not None:
+        storage.delete_tree(prefix)

@@ -11,7 +11,9 @@ the other.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,17 +21,18 @@ import numpy as np
 from sqlalchemy import Engine
 
 from grader.assignments.model import assignment_or_none
-from grader.cohort.files import remove_kept
+from grader.cohort.files import open_kept, remove_kept
 from grader.cohort.similarity import SCHEME, TreeFingerprint, fingerprint_tree, overlaps
 from grader.cohort.store import CategoryResult, CohortStore, Member, Pair, StoredFingerprint, TestResult
 from grader.db.store import utcnow
 from grader.models import SIMILAR_FLOOR, CohortPosition, GradeReport, SimilarMatch, Status
 from grader.settings import CohortSettings, Settings
+from grader.storage import Storage, open_storage, snapshot_key
 
 log = logging.getLogger(__name__)
 
 
-def member_of(report: GradeReport, candidate: str | None, snapshot: Path | None, fingerprint: TreeFingerprint | None) -> Member:
+def member_of(report: GradeReport, candidate: str | None, kept: str | None, fingerprint: TreeFingerprint | None) -> Member:
     return Member(
         submission_id=report.id,
         assignment=report.assignment,
@@ -50,7 +53,7 @@ def member_of(report: GradeReport, candidate: str | None, snapshot: Path | None,
             for c in report.categories for t in c.tests
         ],
         report_path=None,
-        snapshot_path=str(snapshot) if snapshot is not None else None,
+        snapshot_path=kept,
         scheme=fingerprint.scheme if fingerprint is not None else None,
         hashes=fingerprint.hashes if fingerprint is not None else None,
     )
@@ -63,21 +66,28 @@ def place(
     settings: Settings,
     *,
     boilerplate: Sequence[Path] = (),
-    report_path: Path | None = None,
+    report_path: str | None = None,
+    storage: Storage | None = None,
 ) -> GradeReport:
-    """Store a graded report's member and pairs; the report with `similar` and `cohort` as they stand now."""
+    """Store a graded report's member and pairs; the report with `similar` and `cohort` as they stand now.
+
+    `snapshot` is the kept code as a local folder (fingerprinted here); the member names it by its storage key
+    `snapshots/<id>`, where the caller keeps it. `report_path` is the key of the report's report.json."""
     if report.status is not Status.graded:
         return report
-    expire_snapshots(store, settings)
+    storage = storage or open_storage(settings)
+    expire_snapshots(store, settings, storage)
     fingerprint = fingerprint_tree(snapshot, boilerplate) if snapshot is not None and snapshot.is_dir() else None
-    member = member_of(report, store.candidate_of(report.id), snapshot, fingerprint).model_copy(
-        update={"report_path": str(report_path) if report_path else None}
+    kept = snapshot_key(report.id) if snapshot is not None else None
+    member = member_of(report, store.candidate_of(report.id), kept, fingerprint).model_copy(
+        update={"report_path": report_path}
     )
     store.put_member(member)
     pairs: list[Pair] = []
     if fingerprint is not None:
         others = store.fingerprints(report.assignment, exclude=report.id)
-        pairs = compare_with_cohort(member, fingerprint, others, store, settings.cohort, boilerplate)
+        kept_code = _KeptCode(storage, settings.paths.snapshots_dir)
+        pairs = compare_with_cohort(member, fingerprint, others, store, settings.cohort, boilerplate, kept_code)
         store.put_pairs(pairs)
     cohort = position(store.scores(report.assignment, member.assignment_version), report.id, settings.cohort)
     return report.model_copy(update={"similar": matches(report.id, pairs, settings.cohort), "cohort": cohort})
@@ -90,9 +100,10 @@ def compare_with_cohort(
     store: CohortStore,
     settings: CohortSettings,
     boilerplate: Sequence[Path] = (),
+    kept_code: _KeptCode | None = None,
 ) -> list[Pair]:
     """This member against each other one with code; code most of a large cohort shares is not counted."""
-    theirs = [(m, fp) for m in others if (fp := _stored_hashes(m, store, boilerplate)) is not None]
+    theirs = [(m, fp) for m in others if (fp := _stored_hashes(m, store, boilerplate, kept_code)) is not None]
     common = settings.common_code_share if len(theirs) + 1 >= settings.common_code_min_n else None
     found = overlaps(np.asarray(fingerprint.hashes, dtype=np.int64), [fp for _, fp in theirs], common)
     now = utcnow()
@@ -116,13 +127,26 @@ def compare_with_cohort(
     return pairs
 
 
-def _stored_hashes(stored: StoredFingerprint, store: CohortStore, boilerplate: Sequence[Path]) -> np.ndarray | None:
+@dataclass(frozen=True)
+class _KeptCode:
+    """Where the kept code of other members is read: storage, and the folder legacy paths must stay in."""
+
+    storage: Storage
+    snapshots_dir: Path
+
+
+def _stored_hashes(
+    stored: StoredFingerprint, store: CohortStore, boilerplate: Sequence[Path], kept_code: _KeptCode | None,
+) -> np.ndarray | None:
     """A member's stored hashes; those of an older scheme are taken again from its kept code, if still kept."""
     if stored.hashes is not None and stored.scheme == SCHEME:
         return stored.hashes
-    if stored.snapshot_path is None or not Path(stored.snapshot_path).is_dir():
+    if kept_code is None:
         return None
-    fingerprint = fingerprint_tree(Path(stored.snapshot_path), boilerplate)
+    with open_kept(stored.snapshot_path, kept_code.storage, kept_code.snapshots_dir) as folder:
+        if folder is None:
+            return None
+        fingerprint = fingerprint_tree(folder, boilerplate)
     store.set_fingerprint(stored.submission_id, fingerprint.scheme, fingerprint.hashes)
     return np.asarray(fingerprint.hashes, dtype=np.int64)
 
@@ -152,17 +176,21 @@ def position(scores: Sequence[tuple[str, float]], submission_id: str, settings: 
     return CohortPosition(rank=above + 1, percentile=percentile, n=n)
 
 
-def expire_snapshots(store: CohortStore, settings: Settings) -> int:
+def expire_snapshots(store: CohortStore, settings: Settings, storage: Storage | None = None) -> int:
     """Remove the kept code past the retention; the members keep their scores. Returns how many were removed."""
     expired = store.expire(utcnow() - timedelta(days=settings.cohort.snapshot_retention_days))
+    storage = storage or open_storage(settings)
     for member in expired:
-        remove_kept(member.snapshot_path, settings.paths.snapshots_dir)
+        remove_kept(member.snapshot_path, storage, settings.paths.snapshots_dir)
     return len(expired)
 
 
-def place_graded(report: GradeReport, settings: Settings, engine: Engine, *, report_path: Path | None = None) -> GradeReport:
-    """`place` for the callers that grade (`grader grade`, the queue's job): a failure here costs the comparison,
-    never the grade; the report then has no `cohort`, which its pages read as "not placed"."""
+def place_graded(
+    report: GradeReport, settings: Settings, engine: Engine, storage: Storage, *, report_path: str | None = None,
+) -> GradeReport:
+    """`place` for the callers that grade (`grader grade`, the queue's job), then the kept code (the pipeline's
+    local `snapshots_dir/<id>`) moved into storage: a failure here costs the comparison, never the grade; the
+    report then has no `cohort`, which its pages read as "not placed"."""
     if report.status is not Status.graded:
         return report
     kept = settings.paths.snapshots_dir / report.id
@@ -170,8 +198,21 @@ def place_graded(report: GradeReport, settings: Settings, engine: Engine, *, rep
         assignment = assignment_or_none(settings.paths.assignments_dir, report.assignment)
         return place(
             report, kept if kept.is_dir() else None, CohortStore(engine), settings,
-            boilerplate=assignment.starter_paths if assignment else (), report_path=report_path,
+            boilerplate=assignment.starter_paths if assignment else (), report_path=report_path, storage=storage,
         )
     except Exception:  # the database or the kept code failed us; the grade stands
         log.exception("%s: not placed in its cohort", report.id)
         return report
+    finally:
+        _keep_in_storage(kept, storage, report.id)
+
+
+def _keep_in_storage(kept: Path, storage: Storage, submission_id: str) -> None:
+    """The local kept code moved to `snapshots/<id>` (nothing to do on a local storage, where it already is)."""
+    if not kept.is_dir():
+        return
+    try:
+        storage.move_tree(kept, snapshot_key(submission_id))
+    except Exception:  # the comparison with later submissions is lost, never the grade
+        log.exception("%s: kept code not moved into storage", submission_id)
+        shutil.rmtree(kept, ignore_errors=True)

@@ -3,8 +3,9 @@
 Delivery is at least once (a job can be retried, re-enqueued by a watchdog, or left over from before a
 Redis restart), so the job first takes the record's lease with a compare-and-set: a job that is not the
 record's current one, or whose record is not queued, does nothing. The pipeline writes its report into
-a staging folder of this lease; the report is moved into `reports/<id>/` in the same transaction that
-writes the result, so a grading that lost its lease never overwrites the winner's report.
+a staging prefix of this lease in storage (`reports/.staging/<token>/<id>`); it is copied to `reports/<id>/`
+(each file written whole) inside the transaction that writes the result, and only its commit makes the record
+final, so a grading that lost its lease never overwrites the winner's report.
 
 Candidate faults (rejected, build_failed, boot_failed) are results. An infra_error is retried by RQ
 with back-off (the job raises RetryGrading) until the last try, which records it.
@@ -13,12 +14,9 @@ with back-off (the job raises RetryGrading) until the last try, which records it
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 
 import redis
 from rq import get_current_job
@@ -28,10 +26,12 @@ from rq.timeouts import JobTimeoutException
 from grader.assignments.model import assignment_or_none
 from grader.cohort.place import place_graded
 from grader.db.store import Store, SubmissionRecord
+from grader.errors import InfraError
 from grader.models import GradeReport, Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission
 from grader.settings import Settings
-from grader.stages.report import SIBLINGS, infra_report, write_report
+from grader.stages.report import SIBLINGS, infra_report, store_report
+from grader.storage import REPORTS, Storage, open_storage, report_folder
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class WorkerContext:
     settings: Settings
     store: Store
     owner: str = ""
+    storage: Storage | None = None
+    """Where reports and kept code go; None: the one `settings.storage` names."""
 
 
 _context: ContextVar[WorkerContext] = ContextVar("grader_worker_context")
@@ -83,7 +85,9 @@ def grade_job(submission_id: str) -> str:
 def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerContext) -> str:
     """Grade a record whose lease this process holds, then record the result if the lease is still ours."""
     settings, store = context.settings, context.store
-    staging = settings.paths.reports_dir / ".staging" / token
+    storage = context.storage or open_storage(settings)
+    staging_root = f"{REPORTS}/.staging/{token}"
+    staging, final = f"{staging_root}/{record.id}", report_folder(record.id)
     request = SubmissionRequest(id=record.id, source=record.source, ref=record.ref, assignment=record.assignment)
 
     def on_stage(stage: Stage) -> None:
@@ -98,14 +102,12 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
     report: GradeReport | None = None
     try:
         report = grade_submission(request, settings, on_stage=on_stage, keep_code=settings.paths.snapshots_dir / record.id)
-        report = place_graded(
-            report, settings, store.engine, report_path=settings.paths.reports_dir / record.id / "report.json"
-        )
+        report = place_graded(report, settings, store.engine, storage, report_path=f"{final}/report.json")
         error = report.reason if report.status is Status.infra_error else None
-        write_report(report, staging, pdf=settings.report.pdf)
+        store_report(report, storage, staging, pdf=settings.report.pdf)
     except LeaseLost as exc:
         log.warning("job %s: %s; its result is dropped", job.id, exc)
-        shutil.rmtree(staging, ignore_errors=True)
+        storage.delete_tree(staging_root)
         return "lease lost"
     except JobTimeoutException:
         error = f"the grading job exceeded its time limit of {settings.timeouts.job_limit_s:.0f} s"
@@ -113,37 +115,40 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
         log.exception("job %s: grading %s failed", job.id, record.id)
         error = f"the grader failed: {type(exc).__name__}: {exc}"
     if error is not None and job.retries_left and record.attempts < settings.queue.max_attempts:
-        shutil.rmtree(staging, ignore_errors=True)
+        storage.delete_tree(staging_root)
         if store.release(record.id, token, error):
             raise RetryGrading(f"{record.id}: infra_error, retried: {error}")
         return "lease lost"
     if report is None:
-        report = _infra_report(request, settings, error or "unknown failure", staging)
-    final = settings.paths.reports_dir / record.id
+        report = _infra_report(request, settings, error or "unknown failure", storage, staging)
     won = store.finish(
         record.id, token, status=report.status, score=report.score, max_score=report.max_score,
-        report_path=str(final / "report.json"), error=error, publish=lambda: publish_report(staging / record.id, final),
+        report_path=f"{final}/report.json", error=error, publish=lambda: publish_report(storage, staging, final),
     )
-    shutil.rmtree(staging, ignore_errors=True)
+    storage.delete_tree(staging_root)
     if not won:
         log.warning("job %s: %s was taken over; its result is dropped", job.id, record.id)
         return "lease lost"
     return report.status.value
 
 
-def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, staging: Path) -> GradeReport:
+def _infra_report(request: SubmissionRequest, settings: Settings, reason: str, storage: Storage, staging: str) -> GradeReport:
     """A report for a grading that ended without one (job timeout, a crash of ours), so status points to one."""
     report = infra_report(request, assignment_or_none(settings.paths.assignments_dir, request.assignment), reason)
-    write_report(report, staging, pdf=settings.report.pdf)
+    store_report(report, storage, staging, pdf=settings.report.pdf)
     return report
 
 
-def publish_report(source: Path, dest: Path) -> None:
-    """Move the staged report files into `reports/<id>/`, each with an atomic rename (same file system); an
-    export this grading did not write (its PDF failed) is removed, so no file of an earlier grading stays."""
-    dest.mkdir(parents=True, exist_ok=True)
-    staged = {path.name for path in source.iterdir()}
-    for name in sorted(staged):
-        os.replace(source / name, dest / name)
-    for name in set(SIBLINGS.values()) - staged:
-        (dest / name).unlink(missing_ok=True)
+def publish_report(storage: Storage, source: str, dest: str) -> None:
+    """Copy the staged report files to `reports/<id>/`, each written whole, report.json last; an export this
+    grading did not write (its PDF failed) is removed, so no file of an earlier grading stays."""
+    staged = storage.list(source)
+    if "report.json" not in staged:
+        raise InfraError(f"the staged report {source}/report.json is missing from {storage!r}")
+    for name in sorted(staged, key=lambda name: name == "report.json"):
+        data = storage.get(f"{source}/{name}")
+        if data is None:
+            raise InfraError(f"the staged report file {source}/{name} vanished from {storage!r}")
+        storage.put(f"{dest}/{name}", data)
+    for name in set(SIBLINGS.values()) - set(staged):
+        storage.delete(f"{dest}/{name}")

@@ -37,7 +37,8 @@ from grader.queue.broker import enqueue_grading, grading_queue, new_job_id
 from grader.sandbox.docker import connect, remove_submission_resources
 from grader.sandbox.reaper import reap
 from grader.settings import Settings
-from grader.stages.report import infra_report, write_report
+from grader.stages.report import infra_report, store_report
+from grader.storage import Storage, open_storage, report_folder
 
 log = logging.getLogger(__name__)
 _PENDING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -62,9 +63,11 @@ class Watchdog:
         connection: redis.Redis,
         owner: str,
         docker_client: Callable[[], docker.DockerClient] | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.storage = storage or open_storage(settings)
         self.connection = connection
         self.owner = owner
         self.hostname = owner.rpartition("/")[0]
@@ -100,7 +103,7 @@ class Watchdog:
 
     def expire_kept_code(self) -> int:
         """Kept code past `snapshot_retention_days` goes even when no new grade of its assignment comes."""
-        return expire_snapshots(CohortStore(self.store.engine), self.settings)
+        return expire_snapshots(CohortStore(self.store.engine), self.settings, self.storage)
 
     def beat(self) -> None:
         self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.queue.heartbeat_ttl_s)
@@ -155,14 +158,14 @@ class Watchdog:
         assert record.lease_token is not None
         request = SubmissionRequest(id=record.id, source=record.source, ref=record.ref, assignment=record.assignment)
         report = infra_report(request, assignment_or_none(self.settings.paths.assignments_dir, record.assignment), error)
-        reports = self.settings.paths.reports_dir
+        folder = report_folder(record.id)
 
         def publish() -> None:
-            write_report(report, reports, pdf=self.settings.report.pdf)
+            store_report(report, self.storage, folder, pdf=self.settings.report.pdf)
 
         return self.store.finish(
             record.id, record.lease_token, status=Status.infra_error, score=0.0, max_score=report.max_score,
-            report_path=str(reports / record.id / "report.json"), error=error, publish=publish,
+            report_path=f"{folder}/report.json", error=error, publish=publish,
         )
 
     def _reap(self, job_id: str) -> None:

@@ -30,6 +30,7 @@ from grader.queue.broker import connect_redis, grading_queue
 from grader.queue.jobs import WorkerContext, bind_context
 from grader.queue.watchdog import Watchdog, worker_owner
 from grader.settings import Settings
+from grader.storage import open_storage
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
@@ -60,8 +61,9 @@ def run_worker_process(settings: Settings, burst: bool, supervisor: int | None =
     connection = connect_redis(settings)
     store = open_store(settings)
     owner = worker_owner()
-    bind_context(WorkerContext(settings=settings, store=store, owner=owner))
-    watchdog = Watchdog(settings, store, connection, owner)
+    storage = open_storage(settings)
+    bind_context(WorkerContext(settings=settings, store=store, owner=owner, storage=storage))
+    watchdog = Watchdog(settings, store, connection, owner, storage=storage)
     watchdog.sweep()  # before the first job: a burst run after a crash recovers what the crash left
     watchdog.start()
     try:

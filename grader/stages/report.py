@@ -1,4 +1,5 @@
-"""Stage 6: the graded report as JSON, HTML, JUnit XML, CTRF JSON and PDF. Building is pure; writing is the only I/O.
+"""Stage 6: the graded report as JSON, HTML, JUnit XML, CTRF JSON and PDF. Building is pure; writing (through
+the storage seam) is the only I/O.
 
 `report_view` derives what the HTML shows beside the report itself (the chart's bars, security first); the
 standalone report.html and the reviewer's page both render `_report_body.html` with it.
@@ -36,6 +37,8 @@ from grader.models import (
     Timings,
 )
 from grader.stages.exports import ctrf_document, junit_xml, render_pdf
+from grader.storage import Storage
+from grader.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
 
@@ -216,29 +219,46 @@ def render_html(report: GradeReport, *, printable: bool = False, downloads: dict
     return _templates.get_template("report.html").render(**context)
 
 
-def write_report(report: GradeReport, reports_dir: Path, *, pdf: bool = True) -> Path:
-    """Write reports/<id>/: report.json first, then junit.xml, ctrf.json and report.pdf, then report.html linking
-    to those written. An export that fails is logged and left out (a stale copy removed): the report is never
-    lost for one."""
-    folder = reports_dir / report.id
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "report.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+def report_files(report: GradeReport, *, pdf: bool = True) -> dict[str, bytes]:
+    """The files of a report's folder, in the order they are written: report.json, then junit.xml, ctrf.json and
+    report.pdf, then report.html linking to those made. An export that fails is logged and left out: the report
+    is never lost for one."""
+    files = {"report.json": (json.dumps(report.model_dump(mode="json"), indent=2) + "\n").encode()}
     exports = {
         "junit.xml": lambda: junit_xml(report),
         "ctrf.json": lambda: (json.dumps(ctrf_document(report), indent=2) + "\n").encode(),
         **({"report.pdf": lambda: render_pdf(render_html(report, printable=True))} if pdf else {}),
     }
-    if not pdf:
-        (folder / "report.pdf").unlink(missing_ok=True)  # a stale copy would be another grading's
     for name, make in exports.items():
         started = time.monotonic()
         try:
-            (folder / name).write_bytes(make())
+            files[name] = make()
         except Exception:  # an export is a convenience; report.json is the contract
             log.exception("report %s: %s not written", report.id, name)
-            (folder / name).unlink(missing_ok=True)
         else:
             log.debug("report %s: %s in %.2f s", report.id, name, time.monotonic() - started)
-    written = {label: name for label, name in SIBLINGS.items() if (folder / name).is_file()}
-    (folder / "report.html").write_text(render_html(report, downloads=written), encoding="utf-8", errors="replace")
-    return folder
+    written = {label: name for label, name in SIBLINGS.items() if name in files}
+    files["report.html"] = render_html(report, downloads=written).encode("utf-8", errors="replace")
+    return files
+
+
+def store_report(report: GradeReport, storage: Storage, folder: str, *, pdf: bool = True) -> str:
+    """Write the report's files under the key prefix `folder` (`reports/<id>`, or a staging prefix); returns the
+    key of report.json."""
+    return put_report_files(report_files(report, pdf=pdf), storage, folder)
+
+
+def put_report_files(files: dict[str, bytes], storage: Storage, folder: str) -> str:
+    """Write `report_files` under `folder`, removing an export they lack (a stale copy would be another
+    grading's); returns the key of report.json."""
+    for name, data in files.items():
+        storage.put(f"{folder}/{name}", data)
+    for name in set(SIBLINGS.values()) - set(files):
+        storage.delete(f"{folder}/{name}")
+    return f"{folder}/report.json"
+
+
+def write_report(report: GradeReport, reports_dir: Path, *, pdf: bool = True) -> Path:
+    """Write reports_dir/<id>/ on this disk (`grader grade`'s folder for its user, the tests); returns the folder."""
+    store_report(report, LocalStorage(reports_dir), report.id, pdf=pdf)
+    return reports_dir / report.id

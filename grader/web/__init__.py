@@ -30,6 +30,7 @@ from grader.cohort.store import CohortStore
 from grader.db.engine import open_store
 from grader.db.store import Store
 from grader.settings import Settings
+from grader.storage import Storage, open_storage
 from grader.submissions import Enqueue, redis_enqueue
 from grader.web.errors import is_api_request, register_error_handlers
 from grader.web.invitations import Invitations
@@ -55,8 +56,11 @@ def secret_key(settings: Settings) -> str:
     return path.read_text().strip()
 
 
-def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enqueue | None = None) -> Flask:
-    """The web app over the submissions database of `settings`; `enqueue` defaults to the Redis queue."""
+def create_app(
+    settings: Settings, *, store: Store | None = None, enqueue: Enqueue | None = None, storage: Storage | None = None,
+) -> Flask:
+    """The web app over the submissions database of `settings`; `enqueue` defaults to the Redis queue, `storage`
+    (where reports and kept code are read, never a worker's disk) to the one `settings.storage` names."""
     from grader.web import admin, api, auth, candidate, cohort, review
 
     app = Flask(__name__)
@@ -73,7 +77,7 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
         WTF_CSRF_TIME_LIMIT=None,
     )
     store = store or open_store(settings)
-    app.extensions["grader"] = Grader(settings, store, enqueue or redis_enqueue(settings))
+    app.extensions["grader"] = Grader(settings, store, enqueue or redis_enqueue(settings), storage or open_storage(settings))
 
     login = LoginManager(app)
     login.login_view = "auth.login"
@@ -107,11 +111,12 @@ def create_app(settings: Settings, *, store: Store | None = None, enqueue: Enque
 
 
 class Grader:
-    """What every request needs, held by the app (never a global): settings, the records, the queue."""
+    """What every request needs, held by the app (never a global): settings, the records, the queue, the storage."""
 
-    def __init__(self, settings: Settings, store: Store, enqueue: Enqueue) -> None:
+    def __init__(self, settings: Settings, store: Store, enqueue: Enqueue, storage: Storage) -> None:
         self.settings = settings
         self.store = store
+        self.storage = storage
         self.users = Users(store.engine)
         self.tokens = ApiTokens(store.engine)
         self.invitations = Invitations(store.engine)

@@ -42,7 +42,7 @@ def assignments() -> str:
         except AssignmentError:
             title = ""
         rows.append({"id": folder.name, "title": title, "problems": validate_assignment(folder),
-                     "check": read_check(g.settings, folder.name), "webhook": hooks.get(folder.name)})
+                     "check": read_check(g.storage, folder.name), "webhook": hooks.get(folder.name)})
     return render_template("admin_assignments.html", rows=rows, form=WebhookForm())
 
 

@@ -124,7 +124,7 @@ def status(submission_id: str) -> Response | tuple[Response, int]:
 def report(submission_id: str) -> Response | tuple[Response, int]:
     grader = _grader()
     record = grader.store.get(submission_id)
-    graded = load_report(record) if record else None
+    graded = load_report(record, grader.storage) if record else None
     if graded is None:
         return api_error(f"no report for {submission_id!r} (yet)", 404)
     return jsonify(live_report(graded, grader.cohort, grader.settings.cohort).model_dump(mode="json"))
@@ -137,7 +137,7 @@ def delete(submission_id: str) -> Response | tuple[Response, int]:
         return api_error("only an administrator's token may delete a submission", 403)
     grader = _grader()
     try:
-        delete_submission(grader.settings, grader.store, submission_id)
+        delete_submission(grader.settings, grader.store, submission_id, grader.storage)
     except SubmitError as exc:
         return api_error(exc.message, exc.status)
     return jsonify(deleted=submission_id)
@@ -156,8 +156,9 @@ def cohort(assignment: str) -> Response | tuple[Response, int]:
 @bp.route("/submissions/<submission_id>/ctrf.json", defaults={"name": "ctrf.json"})
 @token_required
 def report_file(submission_id: str, name: str) -> Response | tuple[Response, int]:
-    record = _grader().store.get(submission_id)
-    response = send_export(record, name) if record else None
+    grader = _grader()
+    record = grader.store.get(submission_id)
+    response = send_export(record, name, grader.storage) if record else None
     if response is None:
         return api_error(f"no {name} for {submission_id!r} (yet)", 404)
     return response

@@ -101,8 +101,8 @@ def status_json(token: str) -> Response:
     record = _record(token)
     assignment = assignment_or_none(g.settings.paths.assignments_dir, record.assignment)
     body = status_payload(record, g.store.queue_position(record.id))
-    body.pop("report", None)  # a server path: not the candidate's business
-    body["result"] = candidate_view(record, assignment) if record.final else None
+    body.pop("report", None)  # where the report is stored: not the candidate's business
+    body["result"] = candidate_view(record, assignment, g.storage) if record.final else None
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response

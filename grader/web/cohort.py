@@ -94,6 +94,6 @@ def similar(assignment: str, a: str, b: str) -> Response:
     if a == b or any(m is None or m.assignment != assignment for m in members):
         abort(404)
     found = assignment_or_none(g.settings.paths.assignments_dir, assignment)
-    shown = side_by_side(members[0], members[1], g.cohort, g.settings, found.starter_paths if found else [])
+    shown = side_by_side(members[0], members[1], g.cohort, g.settings, found.starter_paths if found else [], g.storage)
     return _page(render_template("similar.html", assignment=assignment, a=members[0], b=members[1], shown=shown,
                                  pair=g.cohort.pair(a, b), retention_days=g.settings.cohort.snapshot_retention_days))

@@ -72,12 +72,12 @@ def submission(submission_id: str) -> Response:
     """The record, then the report itself (the standalone report's `_report_body.html`, live), with its downloads."""
     g = _g()
     record = g.store.get(submission_id) or abort(404)
-    report = load_report(record)
+    report = load_report(record, g.storage)
     context: dict[str, object] = {"report": None}
     if report is not None:
         report = live(report)
         links = {label: url_for("review.report_file", submission_id=record.id, name=name)
-                 for label, name in available(record).items()}
+                 for label, name in available(record, g.storage).items()}
         links["HTML page"] = url_for("review.report_html", submission_id=record.id)
         context = report_context(report, downloads=links)
         context.update(
@@ -94,9 +94,10 @@ def submission(submission_id: str) -> Response:
 @bp.route("/submissions/<submission_id>/report.html")
 @staff_required
 def report_html(submission_id: str) -> Response | str:
-    record = _g().store.get(submission_id) or abort(404)
-    report = load_report(record) or abort(404)
-    response = Response(render_html(live(report), downloads=available(record)), mimetype="text/html")
+    g = _g()
+    record = g.store.get(submission_id) or abort(404)
+    report = load_report(record, g.storage) or abort(404)
+    response = Response(render_html(live(report), downloads=available(record, g.storage)), mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
 
@@ -112,8 +113,9 @@ def _file_route(name: str) -> str:
 @staff_required
 def report_file(submission_id: str, name: str) -> Response:
     """One file of the report's folder (one of DOWNLOADS); 404 until the report has it."""
-    record = _g().store.get(submission_id) or abort(404)
-    return send_export(record, name) or abort(404)
+    g = _g()
+    record = g.store.get(submission_id) or abort(404)
+    return send_export(record, name, g.storage) or abort(404)
 
 
 @bp.route("/submissions/<submission_id>/regrade", methods=["POST"])
@@ -140,7 +142,7 @@ def delete(submission_id: str) -> Response:
         flash("Tick the box to confirm: deleting cannot be undone.")
         return redirect(url_for("review.submission", submission_id=submission_id))
     try:
-        delete_submission(g.settings, g.store, submission_id)
+        delete_submission(g.settings, g.store, submission_id, g.storage)
     except SubmitError as exc:
         if exc.status == 404:
             abort(404)
@@ -156,7 +158,7 @@ def compare() -> str:
     g = _g()
     ids = request.args.getlist("id")[:8]
     records = [r for r in (g.store.get(i) for i in ids) if r is not None]
-    reports = {r.id: load_report(r) for r in records}
+    reports = {r.id: load_report(r, g.storage) for r in records}
     categories: list[tuple[str, str]] = []
     for report in reports.values():
         for category in report.categories if report else []:

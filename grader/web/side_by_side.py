@@ -1,21 +1,25 @@
 """Two submissions' kept code compared again, with the regions that matched, for the side-by-side page.
 
 A stored pair keeps only its numbers; the spans are taken again from the kept code when a reviewer asks. The kept
-code is the candidates': it is read only inside `snapshots_dir` (a stored path is never trusted further, a link
-never followed out of its tree), bounded in files and characters, and rendered escaped by the page.
+code is the candidates': it is read from storage under `snapshots/<id>` (a legacy path only inside `snapshots_dir`:
+a stored path is never trusted further, a link never followed out of its tree), bounded in files and characters,
+and rendered escaped by the page.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from grader.cohort.files import open_kept
 from grader.cohort.similarity import SCHEME, TreeFingerprint, common_among, compare, fingerprint_tree
 from grader.cohort.store import CohortStore, Member
 from grader.settings import Settings
+from grader.storage import Storage
 
 MAX_FILE_PAIRS = 12
 """Matched file pairs shown, most shared fingerprints first; the rest are counted."""
@@ -48,15 +52,6 @@ class SideBySide:
     b_in_a: float | None = None
     files: list[FilePair] = field(default_factory=list)
     not_shown: int = 0
-
-
-def kept_root(member: Member, snapshots_dir: Path) -> Path | None:
-    """The member's kept code, if it is still there and inside `snapshots_dir`."""
-    if member.snapshot_path is None:
-        return None
-    base = snapshots_dir.resolve()
-    root = Path(member.snapshot_path).resolve()
-    return root if root.is_relative_to(base) and root != base and root.is_dir() else None
 
 
 def pieces(text: str, spans: Sequence[tuple[int, int]]) -> list[Piece]:
@@ -96,14 +91,22 @@ def _ignored(cohort: CohortStore, a: Member, b: Member, fingerprints: list[TreeF
     return set(common_among([*mine, *others], settings.cohort.common_code_share).tolist())
 
 
-def side_by_side(a: Member, b: Member, cohort: CohortStore, settings: Settings, boilerplate: Sequence[Path]) -> SideBySide:
+def side_by_side(
+    a: Member, b: Member, cohort: CohortStore, settings: Settings, boilerplate: Sequence[Path], storage: Storage,
+) -> SideBySide:
     """Fingerprint both kept trees, compare them with regions, and cut each matched file pair into marked pieces."""
-    roots = [kept_root(m, settings.paths.snapshots_dir) for m in (a, b)]
-    expired = [m.submission_id for m, root in zip((a, b), roots, strict=True) if root is None]
-    if expired:
-        return SideBySide(expired=expired)
-    root_a, root_b = roots
-    assert root_a is not None and root_b is not None
+    with ExitStack() as stack:
+        roots = [stack.enter_context(open_kept(m.snapshot_path, storage, settings.paths.snapshots_dir)) for m in (a, b)]
+        expired = [m.submission_id for m, root in zip((a, b), roots, strict=True) if root is None]
+        if expired:
+            return SideBySide(expired=expired)
+        assert roots[0] is not None and roots[1] is not None
+        return _compared(roots[0].resolve(), roots[1].resolve(), a, b, cohort, settings, boilerplate)
+
+
+def _compared(
+    root_a: Path, root_b: Path, a: Member, b: Member, cohort: CohortStore, settings: Settings, boilerplate: Sequence[Path],
+) -> SideBySide:
     mine, theirs = fingerprint_tree(root_a, boilerplate), fingerprint_tree(root_b, boilerplate)
     found = compare(mine, theirs, _ignored(cohort, a, b, [mine, theirs], settings), regions=True)
     files: list[FilePair] = []

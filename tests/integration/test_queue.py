@@ -25,6 +25,7 @@ from grader.db.engine import open_store
 from grader.db.store import Store, SubmissionRecord
 from grader.models import Status
 from grader.settings import Settings
+from grader.storage import open_storage, read_stored
 from tests.integration.conftest import leftovers
 from tests.tiny import write_tiny_assignment
 
@@ -211,7 +212,7 @@ def test_ten_submissions_through_two_workers_match_in_process_grades(rig, repos,
         assert (record.status, record.score, record.max_score) == (
             expected[name].status, expected[name].score, expected[name].max_score), (name, record)
         assert record.attempts == 1, (name, record.last_error, rig.logs()[-4000:])
-        report = json.loads(Path(record.report_path or "").read_text())
+        report = json.loads(read_stored(open_storage(rig.settings), record.report_path or "") or b"null")
         assert (report["id"], report["status"], report["score"]) == (sid, record.status.value, record.score)
         owners.add(record.owner)
     assert len(owners) == 2, "both worker processes graded"

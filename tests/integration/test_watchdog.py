@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ from grader.owner import process_alive
 from grader.queue.broker import connect_redis, embedded_url, grading_queue
 from grader.queue.watchdog import Watchdog, heartbeat_key
 from grader.settings import Settings
+from grader.storage import open_storage, read_stored
 from tests.integration.test_broker import shutdown
 
 HOST = "testhost"
@@ -125,7 +125,7 @@ def test_gives_up_after_max_attempts(settings, store, connection):
     watchdog.recover_abandoned()
     record = store.get("s-1")
     assert record is not None and record.status.value == "infra_error" and "gave up" in (record.last_error or "")
-    report = json.loads(Path(record.report_path or "").read_text())
+    report = json.loads(read_stored(open_storage(settings), record.report_path or "") or b"null")
     assert report["status"] == "infra_error" and "died during" in report["reason"] and "not the submission" in report["reason"]
 
 

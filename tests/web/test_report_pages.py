@@ -13,6 +13,7 @@ from grader.assignments.model import Assignment, Category
 from grader.db.store import Store
 from grader.models import GradeReport, Status
 from grader.stages.report import write_report
+from grader.storage import open_storage
 from grader.submissions import candidate_view
 from grader.web.users import Role
 from tests.unit.stages import report_samples as samples
@@ -161,16 +162,17 @@ def test_a_verdict_that_names_a_hidden_test_is_not_shown(client, graded):
         assert json.loads(body)["result"]["verdict"] == "" and verdict not in body
 
 
-def test_candidate_sees_test_titles_only_when_the_assignment_allows(store, graded):
+def test_candidate_sees_test_titles_only_when_the_assignment_allows(store, graded, web_settings):
     """candidate_sees_tests shows titles and outcomes, still no evidence; reports of before #14 have no extras."""
     sid, _ = graded(samples.flawed())
     record = store.get(sid)
     allowed = Assignment(id="tiny", title="T", version="1", candidate_sees_tests=True,
                          categories=[Category(id="auth", title="A", weight=25)])
-    view = candidate_view(record, allowed)
+    storage = open_storage(web_settings)
+    view = candidate_view(record, allowed, storage)
     assert {"title": "Passwords are not stored in plain text", "outcome": "failed"} in view["categories"][0]["tests"]
     assert "alice|password123" not in json.dumps(view)
     Path(record.report_path).write_text(json.dumps(samples.legacy_json()))
-    old = candidate_view(record, None)
+    old = candidate_view(record, None, storage)
     assert (old["verdict"], old["own_tests"], old["categories"][0]["fell_short"]) == ("", None, [])
     assert record.status is Status.graded

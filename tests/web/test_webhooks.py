@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from grader.storage import open_storage
 from grader.web.users import Role
 from grader.webhooks import SIGNATURE_HEADER, Webhooks, verify
 from tests.web.conftest import csrf_of
@@ -62,10 +63,10 @@ def test_signed_delivery_retried_until_it_succeeds_then_replayed(store, web_sett
     record = record_submission(store, lambda s, j: enqueued.append((s, j)), url=check_source(web_settings, "tiny", repo),
                                ref=None, assignment="tiny", submitter="Cleo").record
     sid = record.id
-    assert hooks.record_finished(store) == 0, "not finished yet: nothing to report"
+    assert hooks.record_finished(store, open_storage(web_settings)) == 0, "not finished yet: nothing to report"
     _finish(store, sid, web_settings.paths.reports_dir)
-    assert hooks.record_finished(store) == 1
-    assert hooks.record_finished(store) == 0, "one delivery per grading"
+    assert hooks.record_finished(store, open_storage(web_settings)) == 1
+    assert hooks.record_finished(store, open_storage(web_settings)) == 0, "one delivery per grading"
     fast = web_settings.replace(webhook_retry_intervals_s=[0, 0, 0])
     for expected_attempts in (1, 2):
         assert hooks.send_due(fast) == 0
@@ -99,7 +100,7 @@ def test_delivery_gives_up_after_the_last_retry(store, web_settings, receiver, e
     record = record_submission(store, lambda s, j: None, url=check_source(web_settings, "tiny", repo),
                                ref=None, assignment="tiny", submitter=None).record
     _finish(store, record.id, web_settings.paths.reports_dir)
-    hooks.record_finished(store)
+    hooks.record_finished(store, open_storage(web_settings))
     one_retry = web_settings.replace(webhook_retry_intervals_s=[0])
     hooks.send_due(one_retry)
     hooks.send_due(one_retry)
@@ -118,7 +119,7 @@ def test_unreachable_endpoint_is_retried_later(store, web_settings, git_repo):
     record = record_submission(store, lambda s, j: None, url=check_source(web_settings, "tiny", repo),
                                ref=None, assignment="tiny", submitter=None).record
     _finish(store, record.id, web_settings.paths.reports_dir)
-    hooks.record_finished(store)
+    hooks.record_finished(store, open_storage(web_settings))
     assert hooks.send_due(web_settings) == 0
     [delivery] = hooks.deliveries()
     assert delivery.state == "pending" and "ConnectionError" in (delivery.last_error or "")

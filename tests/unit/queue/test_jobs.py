@@ -29,12 +29,17 @@ class FakeJob:
         self.saved.append(self.meta["stage"])
 
 
-@pytest.fixture
-def store(settings: Settings) -> Store:
+def leased_store(settings: Settings) -> Store:
+    """A store holding s-1, queued as job j1 and leased by host/1:1 with token t1."""
     store = open_store(settings)
     store.create("s-1", source="file:///repo", ref=None, assignment="tiny", submitter=None, job_id="j1")
     assert store.acquire("s-1", "j1", "host/1:1", "t1")
     return store
+
+
+@pytest.fixture
+def store(settings: Settings) -> Store:
+    return leased_store(settings)
 
 
 APP = "\n".join(f"def handler_{n}(request):\n    return {{'n': {n}, 'path': request.path}}\n" for n in range(30))
@@ -74,7 +79,7 @@ def test_candidate_results_are_final_without_retry(store, settings, monkeypatch,
     assert record is not None and record.status is status and record.attempts == 1
     assert job.saved == ["intake", "build", "report"] and record.stage is Stage.report
     report = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())
-    assert report["status"] == status.value and record.report_path == str(settings.paths.reports_dir / "s-1" / "report.json")
+    assert report["status"] == status.value and record.report_path == "reports/s-1/report.json"
     assert list((settings.paths.reports_dir / ".staging").iterdir()) == []
 
 
@@ -149,4 +154,4 @@ def test_a_graded_job_is_placed_in_its_cohort(store, settings, monkeypatch):
     report = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())
     assert report["cohort"] == {"rank": 1, "percentile": None, "n": 1} and report["similar"] == []
     member = CohortStore(store.engine).member("s-1", with_hashes=True)
-    assert member is not None and member.hashes and member.snapshot_path == str(settings.paths.snapshots_dir / "s-1")
+    assert member is not None and member.hashes and member.snapshot_path == "snapshots/s-1"
