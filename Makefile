@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`. Both set everything up first.
-.PHONY: setup demo test test-fast lint bench clean-reports
+.PHONY: setup demo test test-fast lint bench lock clean-reports
 
 PYTHON := .venv/bin/python
 DEMO_REPO := var/demo-reference
@@ -26,3 +26,9 @@ lint:
 
 bench: setup
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+# The grader's own dependencies, pinned with hashes: pyproject.toml's ranges resolved to what .venv has.
+lock:
+	.venv/bin/pip freeze --exclude-editable | grep -v '^flask-grader' > .venv/freeze.txt
+	.venv/bin/uv pip compile pyproject.toml --constraint .venv/freeze.txt --generate-hashes --python-version 3.11 \
+		--quiet --custom-compile-command "make lock" -o requirements.lock

@@ -11,6 +11,7 @@ command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 command -v socat >/dev/null || need_apt+=(socat)
 command -v git >/dev/null || need_apt+=(git)
 command -v chromium >/dev/null || need_apt+=(chromium)  # the web app's browser tests (no Playwright download)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)  # docker-compose.yml's round trip (1.29 in bookworm)
 # the store's tests run on SQLite and on a private PostgreSQL cluster (initdb, pg_ctl)
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # report.pdf: WeasyPrint loads Pango (and through it HarfBuzz and fontconfig) at run time, and needs one font
@@ -34,11 +35,14 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/grader-dockerd.log" >&2; exit 1; }
 fi
 
-if [ ! -x .venv/bin/grader ] || [ pyproject.toml -nt .venv/.installed ]; then
+if [ ! -x .venv/bin/grader ] || [ pyproject.toml -nt .venv/.installed ] || [ requirements.lock -nt .venv/.installed ]; then
     echo "setup: creating .venv"
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e '.[dev]'
+    # the grader's own dependencies exactly as locked (as the deployment image installs them), then the test extras
+    .venv/bin/pip install -q --require-hashes -r requirements.lock
+    .venv/bin/pip install -q --no-deps -e .
+    .venv/bin/pip install -q -e '.[dev,test]'
     touch .venv/.installed
 fi
 
