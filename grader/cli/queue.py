@@ -96,11 +96,12 @@ def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes to run."),
 ) -> None:
     """Run worker processes that take submissions off the queue and grade them."""
+    from grader.queue.hosts import refuse_sqlite_across_hosts
     from grader.queue.workers import run_workers
 
     settings = load_settings(log_level=None)
     with infra_errors():
-        connect_redis(settings)
+        refuse_sqlite_across_hosts(settings, connect_redis(settings))
     open_store_or_fail(settings).engine.dispose()  # upgrade the schema once, before the processes start
     settings = settings.replace(redis_url=redis_url(settings))
     configure_logging()  # as run_workers would; after the upgrade, whose migration lines stay quiet here

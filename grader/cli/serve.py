@@ -34,13 +34,16 @@ def serve(
     web_workers: int = typer.Option(2, "--web-workers", min=1, help="Gunicorn processes of the web app."),
 ) -> None:
     """Run the whole service: the web app under Gunicorn, grading workers, Redis (embedded unless REDIS_URL)."""
+    from grader.queue.hosts import refuse_sqlite_across_hosts
     from grader.web import secret_key
     from grader.webhooks import Dispatcher
 
     configure_logging()
     settings = load_settings(log_level=None)
     with infra_errors():
-        connect_redis(settings)
+        connection = connect_redis(settings)
+        if workers:
+            refuse_sqlite_across_hosts(settings, connection)
     settings = settings.replace(redis_url=redis_url(settings))
     log_settings(settings, logging.INFO)
     open_store_or_fail(settings).engine.dispose()  # the schema, upgraded once before the processes start
