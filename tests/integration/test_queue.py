@@ -318,4 +318,5 @@ def test_infra_error_is_retried_with_back_off_then_recorded(rig, repos, graded_i
     assert elapsed >= 2, "two back-offs of 1 s"
     shown = json.loads(rig.cli("status", sid, "--json").stdout)
     assert (shown["status"], shown["attempts"]) == ("infra_error", 3)
-    assert json.loads(Path(shown["report"]).read_text())["status"] == "infra_error"
+    assert shown["report"] == f"reports/{sid}/report.json", "a storage key, not a path on the worker's disk"
+    assert json.loads(read_stored(open_storage(rig.settings), shown["report"]) or b"null")["status"] == "infra_error"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from grader.settings import PROJECT_ROOT, Settings
 from grader.web.users import Role
 from tests.integration.conftest import leftovers
 from tests.integration.test_queue import app_files
+from tests.loopback import free_port
 from tests.unit.stages import report_samples as samples
 from tests.web.conftest import PASSWORD as WEB_PASSWORD
 from tests.web.test_candidate import _invite, _submit
@@ -34,16 +34,11 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 PASSWORD = "browser-test-pw"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 class Service:
     def __init__(self, folder: Path, assignments: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("GRADER_")}
         self.env.update(GRADER_DATA_DIR=str(folder / "var"), GRADER_REPORTS_DIR=str(folder / "reports"),
