@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader.settings import PROJECT_ROOT, Settings
+from tests import postgres
 
 REFERENCE = PROJECT_ROOT / "assignments" / "flask-notes" / "solutions" / "reference"
 _OURS = ("GRADER_", "REDIS_URL", "DATABASE_URL")
@@ -27,6 +28,18 @@ def _clean_environment() -> Iterator[None]:
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def postgres_host() -> Iterator[str]:
+    """A private PostgreSQL cluster on a unix socket (tests/postgres.py), for the session; its folder is the libpq
+    host. Skipped where PostgreSQL is not installed."""
+    if not postgres.installed():
+        pytest.skip("PostgreSQL (initdb, pg_ctl) is not installed")
+    with postgres.private_cluster() as host:
+        if host is None:
+            pytest.skip("a private PostgreSQL cluster could not be started")
+        yield host
 
 
 @pytest.fixture

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import boto3
 import docker
 import pytest
+from moto.server import ThreadedMotoServer
 
 from grader.models import SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
@@ -26,6 +28,24 @@ BOOT_FAILS = {
 def engine() -> docker.DockerClient:
     """The Docker engine; the suite fails (it does not skip) when none runs: `make test` starts one."""
     return connect(Settings())
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    """A real S3-compatible server (moto's server mode) on a free loopback port, for one test module."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def s3_storage_fields(url: str, bucket: str, prefix: str = "") -> dict[str, str]:
+    """Create `bucket` on the server at `url`; the `storage` settings group naming it (moto takes any key)."""
+    boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+    return {"backend": "s3", "s3_bucket": bucket, "s3_prefix": prefix, "s3_endpoint_url": url, "s3_region": "us-east-1",
+            "s3_access_key_id": "testing", "s3_secret_access_key": "testing"}
 
 
 def leftovers(engine: docker.DockerClient, job_ids: list[str]) -> list[str]:

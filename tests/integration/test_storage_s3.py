@@ -7,13 +7,10 @@ web app's pages and API, with no reports folder on any disk.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from flask.testing import FlaskClient
-from moto.server import ThreadedMotoServer
 
 from grader.db.store import Store
 from grader.errors import InfraError
@@ -26,6 +23,7 @@ from grader.storage.local import LocalStorage
 from grader.storage.s3 import S3Storage
 from grader.web import create_app
 from grader.web.users import Role, Users
+from tests.integration.conftest import s3_storage_fields
 from tests.unit.queue.test_jobs import FakeJob, _pipeline, leased_store
 from tests.unit.stages import report_samples as samples
 from tests.web.conftest import PASSWORD, csrf_of
@@ -39,26 +37,11 @@ def nothing_left_behind() -> None:
     replaced by nothing, and the module runs on a host without an engine."""
 
 
-@pytest.fixture(scope="module")
-def s3_url() -> Iterator[str]:
-    """A moto S3 server on a free loopback port, for this module."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3_settings(settings: Settings, s3_url: str, request: pytest.FixtureRequest) -> Settings:
     """Settings naming a fresh bucket of the server (one per test) through GRADER_STORAGE's fields."""
     bucket = f"{BUCKET}-{abs(hash(request.node.nodeid)) % 10**8}"
-    client = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    client.create_bucket(Bucket=bucket)
-    return settings.replace(storage={"backend": "s3", "s3_bucket": bucket, "s3_prefix": "deploy-a/",
-                                     "s3_endpoint_url": s3_url, "s3_region": "us-east-1",
-                                     "s3_access_key_id": "testing", "s3_secret_access_key": "testing"})
+    return settings.replace(storage=s3_storage_fields(s3_url, bucket, prefix="deploy-a/"))
 
 
 @pytest.fixture(params=["local", "s3"])
