@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import typer
 
@@ -25,7 +26,9 @@ from grader.cli.helpers import (
 from grader.db.store import SubmissionRecord
 from grader.models import Status
 from grader.queue.broker import connect_redis, redis_url
-from grader.storage import open_storage
+from grader.settings import Settings
+from grader.storage import is_legacy_path, open_storage
+from grader.storage.local import LocalStorage
 from grader.submissions import (
     SubmitError,
     check_source,
@@ -65,17 +68,26 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print id, status, stage, attempts, score, max_score, report."),
 ) -> None:
     """Show a submission's status, its current stage and, when done, its report and score."""
-    record = open_store_or_fail(load_settings()).get(submission_id)
+    settings = load_settings()
+    record = open_store_or_fail(settings).get(submission_id)
     if record is None:
         raise fail(f"no submission {submission_id!r}; `grader submit` prints the ids", EXIT_FAILED)
     if as_json:
         typer.echo(json.dumps(record.status_json()))  # the record's own fields; the API's status_payload adds its own
         return
-    typer.echo(describe(record))
+    typer.echo(describe(record, where=report_location(settings)))
 
 
-def describe(record: SubmissionRecord) -> str:
-    """One or two lines for a person: what is happening, or how it ended."""
+def report_location(settings: Settings) -> Callable[[str], str]:
+    """How a person finds a report's key: the file on this disk with the local storage, else the key itself."""
+    storage = open_storage(settings)
+    if not isinstance(storage, LocalStorage):
+        return str
+    return lambda key: key if is_legacy_path(key) else str(storage.path(key))
+
+
+def describe(record: SubmissionRecord, where: Callable[[str], str] = str) -> str:
+    """One or two lines for a person: what is happening, or how it ended (`where` says where its report is)."""
     attempts = f", attempt {record.attempts}" if record.attempts > 1 else ""
     if record.status is Status.running:
         stage = record.stage.description if record.stage else "starting"
@@ -87,7 +99,7 @@ def describe(record: SubmissionRecord) -> str:
     if record.status is Status.infra_error and record.last_error:
         lines.append(f"  last error: {record.last_error}")
     if record.report_path:
-        lines.append(f"  report: {record.report_path}")
+        lines.append(f"  report: {where(record.report_path)}")
     return "\n".join(lines)
 
 

@@ -130,6 +130,16 @@ def test_a_running_stage_reads_as_the_one_table_of_stage_labels() -> None:
     assert cli_queue.describe(record) == f"{UNKNOWN_ID}: running (running the hidden tests), attempt 2"
 
 
+def test_status_shows_where_the_report_is(short_tmp: Path) -> None:
+    """With the local storage a person gets the file on this disk; an old row's absolute path stays as it was;
+    with S3 the key is all there is."""
+    local = cli_queue.report_location(Settings(data_dir=short_tmp / "var", reports_dir=short_tmp / "reports"))
+    assert local("reports/s-1/report.json") == str(short_tmp / "reports" / "s-1" / "report.json")
+    assert local("/srv/old/report.json") == "/srv/old/report.json"
+    s3 = Settings(data_dir=short_tmp / "var", storage={"backend": "s3", "s3_bucket": "reports"})
+    assert cli_queue.report_location(s3)("reports/s-1/report.json") == "reports/s-1/report.json"
+
+
 OPTIONS = {
     (): ["--help"],
     ("grade",): ["--assignment", "-a", "--ref", "--out", "--json"],
