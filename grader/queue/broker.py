@@ -4,7 +4,8 @@ Without `REDIS_URL` the commands share one redis-server in the data directory: a
 persistence (so a restart loses no job), no TCP port, a unix socket, daemonized with a pidfile. The
 first command that finds no answer on the socket starts it, under a file lock so two do not race;
 the others reuse it. Redis only carries jobs: the database (grader.db.store) is the truth, and a job
-Redis lost is enqueued again by a worker's watchdog.
+Redis lost is enqueued again by a worker's watchdog. With `REDIS_URL=redis+sentinel://...` the master is the one
+Redis Sentinel names, found again after a failover.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import shutil
 import subprocess
 import time
 import uuid
+from urllib.parse import unquote, urlsplit
 
 import redis
+from redis.sentinel import Sentinel
 from rq import Queue, Retry
 from rq.job import Job
 
@@ -31,8 +34,38 @@ class BrokerUnavailable(InfraError):
     """Redis cannot be reached or started; the CLI exits 3 with this reason."""
 
 
+_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 10, "health_check_interval": 30}
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+def sentinel_address(url: str) -> tuple[list[tuple[str, int]], str, int, str | None]:
+    """`redis+sentinel://[:password@]host[:port][,host[:port]...]/service[/db]`: (sentinels, service, db, password).
+
+    Sentinel's own port (26379) when a host gives none; the password is the master's, and the sentinels' too."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(credentials.partition(":")[2]) or None if credentials else None
+    sentinels = []
+    for host in filter(None, hosts.split(",")):
+        name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+        sentinels.append((name, int(port or 26379)))
+    path = [p for p in parts.path.split("/") if p]
+    if not sentinels or not path:
+        raise ValueError(f"a Sentinel URL names its sentinels and the master's service: {SENTINEL_SCHEME}://host:26379/mymaster")
+    return sentinels, path[0], int(path[1]) if len(path) > 1 else 0, password
+
+
+def _connect(url: str) -> redis.Redis:
+    """A client of the URL: a plain Redis (`redis://`, `rediss://`, `unix://`), or the master Sentinel names."""
+    if not url.startswith(f"{SENTINEL_SCHEME}://"):
+        return redis.Redis.from_url(url, **_TIMEOUTS)
+    sentinels, service, db, password = sentinel_address(url)
+    sentinel = Sentinel(sentinels, sentinel_kwargs={"password": password, "socket_timeout": 2}, password=password)
+    return sentinel.master_for(service, db=db, **_TIMEOUTS)
+
+
 def _ping(url: str) -> redis.Redis:
-    connection = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30)
+    connection = _connect(url)
     connection.ping()
     return connection
 
