@@ -214,6 +214,7 @@ class SuiteOutcomes(Frozen):
     worker_log_tail: str = Field("", description="The background worker's output, lane by lane, when one ran.")
     worker_ready_s: list[float] = Field([], description="Seconds each start of a background worker took to be ready.")
     lanes_s: dict[str, float] = Field({}, description="Each lane's wall time (boot, tests, re-runs), by lane name.")
+    lane_boots_s: dict[str, float] = Field({}, description="Each lane's app boot after the first lane's, by lane name.")
 
 
 class CategoryReport(Frozen):
@@ -314,6 +315,10 @@ class Timings(BaseModel):
     )
     worker_ready_s: list[float] = Field([], description="Seconds each start of the background worker took to be ready.")
     lanes_s: dict[str, float] = Field({}, description="Each lane's wall time (its boot, tests and re-runs), by lane name.")
+    lane_boots_s: dict[str, float] = Field(
+        {}, description="What each lane's app boot cost, by lane name: the first lane's (in boot_s before the suite) "
+        "and the others' (inside their lane's wall time).",
+    )
 
 
 class Provenance(Frozen):

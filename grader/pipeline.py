@@ -107,6 +107,8 @@ def grade_submission(
         timings.lanes_boot_s, timings.reruns_s = outcomes.lane_boot_s, outcomes.rerun_s
         timings.services_ready_s, timings.worker_ready_s = pod.services_ready_s, outcomes.worker_ready_s
         timings.lanes_s = outcomes.lanes_s
+        first_lane = assignment.lanes()[0][0].lane
+        timings.lane_boots_s = {first_lane: timings.boot_s, **outcomes.lane_boots_s}
         timings.boot_s = round(timings.boot_s + outcomes.lane_boot_s, 3)
         logs["app output"] = outcomes.app_log_tail
         if outcomes.worker_log_tail:

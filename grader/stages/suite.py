@@ -137,6 +137,7 @@ def run_suite(pod: Pod, assignment: Assignment, settings: Settings, sandbox: San
         worker_log_tail="\n".join(lane.worker_log for lane in finished if lane.worker_log)[-settings.sandbox.log_bytes:],
         worker_ready_s=[s for lane in finished for s in lane.worker_ready_s],
         lanes_s={lane.lane: lane.seconds for lane in finished if lane.lane},
+        lane_boots_s={lane.lane: lane.boot_s for lane in finished[1:] if lane.lane},
     )
 
 

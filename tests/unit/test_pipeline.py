@@ -36,6 +36,7 @@ def test_a_submission_walks_every_stage_and_the_report_is_returned_not_written(t
     assert (report.score, report.max_score) == (10, 10)
     assert [t.outcome.value for c in report.categories for t in c.tests] == ["passed", "passed"]
     assert report.provenance.commit and report.timings.tests_s > 0
+    assert report.timings.lane_boots_s == {"main": report.timings.boot_s}, "one lane: its boot is the whole boot"
     assert sandbox.containers == {} and sandbox.volumes == {}, "every container and volume of the job is removed"
     assert not (tiny.paths.reports_dir / report.id).exists(), "the pipeline writes nothing; its caller does"
 
