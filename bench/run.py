@@ -5,7 +5,10 @@ Run with `make bench` (not part of `make test`); figures are printed and written
 The cohort's figures (bench/cohort.py: what placing a grade among 200 stored ones costs, no Docker) come last, under
 "cohort"; `--only-cohort` runs only them and keeps the file's other keys (`make bench BENCH_ARGS=--only-cohort`).
 A warm flask-jobs grade (bench/jobs.py: lane by lane, services and worker readiness) comes before them, under
-"flask_jobs"; `--only-jobs` runs only it.
+"flask_jobs"; `--only-jobs` runs only it. The warm grades also split their CPU (bench/cpu_split.py: the submission's
+containers from their cgroups, the grader's own processes, the engine, the rest), under "cpu_split";
+`--only-cpu-split` runs only a few warm grades for it. `--only-burst` runs bench/burst.py (a burst of tiny submissions
+through two worker hosts, the status API under 50 pollers), under "burst"; it is not part of a full run.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ import time
 import uuid
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import docker
 from common import busy_cpu_s, git_repository
+from cpu_split import CpuMeter, print_row, summarize
 
 from grader import __version__
 from grader.models import GradeReport, Status, SubmissionRequest
@@ -59,20 +64,30 @@ def _spread(values: list[float]) -> dict[str, float]:
 
 
 def grade_series(
-    settings: Settings, root: Path, cold: bool, repeat: int, reports: list[GradeReport] | None = None
+    settings: Settings, root: Path, cold: bool, repeat: int, reports: list[GradeReport] | None = None,
+    splits: list[dict[str, Any]] | None = None, client: docker.DockerClient | None = None,
 ) -> list[dict[str, float]]:
-    """Grades of the reference; each entry has the stage timings and `cpu_s`, the machine's busy CPU seconds."""
+    """Grades of the reference; each entry has the stage timings and `cpu_s`, the machine's busy CPU seconds.
+    With `splits` (and the engine's `client`), each grade's CPU split (bench/cpu_split.py) is appended to it."""
     timings = []
     for _ in range(repeat):
         request = SubmissionRequest(id=new_submission_id(), source=str(_repository(root, cold)), assignment="flask-notes")
         busy = busy_cpu_s()
-        report = grade_submission(request, settings)
+        if splits is not None and client is not None:
+            with CpuMeter(client, request.id) as meter:
+                report = grade_submission(request, settings)
+            splits.append(meter.split())
+        else:
+            report = grade_submission(request, settings)
         if report.status is not Status.graded or report.score != report.max_score:
             raise SystemExit(f"bench: the reference did not get full marks: {report.status.value} {report.reason}")
         timings.append({**report.timings.model_dump(), "cpu_s": round(busy_cpu_s() - busy, 2)})
         if reports is not None:
             reports.append(report)
-        print(f"  {'cold' if cold else 'warm'}: " + " ".join(f"{k}={v:.2f}" for k, v in timings[-1].items()), flush=True)
+        figures = " ".join(f"{k}={v:.2f}" for k, v in timings[-1].items() if isinstance(v, int | float))
+        print(f"  {'cold' if cold else 'warm'}: {figures}", flush=True)
+        if splits is not None and client is not None:
+            print("    cpu: " + " ".join(f"{k}={v}" for k, v in splits[-1].items()), flush=True)
     return timings
 
 
@@ -145,7 +160,8 @@ def _versions(client: docker.DockerClient) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--submissions", type=int, default=10)
+    parser.add_argument("--submissions", type=int, default=None,
+                        help="submissions of each throughput run (10), or of the burst with --only-burst (200)")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results.json")
     parser.add_argument(
         "--in-turn", action="store_true",
@@ -154,7 +170,22 @@ def main() -> None:
     parser.add_argument("--only-cohort", action="store_true",
                         help="only the cohort's figures (bench/cohort.py), saved under \"cohort\" with the file's other keys kept")
     parser.add_argument("--only-jobs", action="store_true", help="only the flask-jobs grade (bench/jobs.py), under \"flask_jobs\"")
+    parser.add_argument("--only-cpu-split", action="store_true",
+                        help="only the CPU split of --repeat warm flask-notes grades (after one warm-up), under \"cpu_split\"")
+    parser.add_argument("--only-burst", action="store_true",
+                        help="only the burst through two worker hosts and the status API's pollers (bench/burst.py), "
+                        "under \"burst\"; --submissions sets its size")
     args = parser.parse_args()
+    submissions = args.submissions or 10
+    if args.only_burst:
+        burst_bench = _sibling("burst")
+        burst_results = burst_bench.run(args.submissions or burst_bench.SUBMISSIONS)
+        _save_key(args.out, "burst", burst_results)
+        burst_bench.print_table(burst_results)
+        return
+    if args.only_cpu_split:
+        _cpu_split_only(args.repeat, args.out)
+        return
     cohort_bench = _sibling("cohort")
     jobs_bench = _sibling("jobs")
     if args.only_jobs:
@@ -174,7 +205,8 @@ def main() -> None:
     try:
         cold = grade_series(settings, root, cold=True, repeat=args.repeat)
         reports: list[GradeReport] = []
-        warm = grade_series(settings, root, cold=False, repeat=args.repeat, reports=reports)
+        splits: list[dict[str, Any]] = []
+        warm = grade_series(settings, root, cold=False, repeat=args.repeat, reports=reports, splits=splits, client=client)
         bare = grade_series(settings.replace(code_review=False, own_tests=False), root, cold=False, repeat=args.repeat)
         writing = _writing(reports[-1], root)
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -187,9 +219,9 @@ def main() -> None:
             }
         finally:
             client.images.remove(reference_image, force=True)
-        rates = {f"workers_{n}": throughput(settings, root, n, args.submissions) for n in (1, 2)}
+        rates = {f"workers_{n}": throughput(settings, root, n, submissions) for n in (1, 2)}
         in_turn = {
-            f"workers_{n}": throughput(settings, root, n, args.submissions, {"GRADER_PARALLEL_LANES": "false"})
+            f"workers_{n}": throughput(settings, root, n, submissions, {"GRADER_PARALLEL_LANES": "false"})
             for n in (1, 2)
         } if args.in_turn else None
     finally:
@@ -218,20 +250,45 @@ def main() -> None:
             )
             for name, series in (("cold", cold), ("warm", warm))
         },
+        "cpu_split": summarize(splits),
         "peak_memory_mib": {"grading_process": round(peak_self, 1), "largest_child": round(peak_children, 1)},
         "throughput": rates,
         **({"throughput_lanes_in_turn": in_turn} if in_turn else {}),
         "floor": floor,
         "repeat": args.repeat,
-        "submissions": args.submissions,
+        "submissions": submissions,
         "flask_jobs": jobs_results,
         "cohort": cohort_results,
     }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     _print_table(results)
+    print_row(results["cpu_split"])
     jobs_bench.print_table(jobs_results)
     cohort_bench.print_table(cohort_results)
     print(f"written to {args.out}")
+
+
+def _save_key(out: Path, key: str, value: object) -> None:
+    """Write `value` under `key` in results.json, keeping the file's other keys."""
+    existing = json.loads(out.read_text()) if out.exists() else {}
+    out.write_text(json.dumps({**existing, key: value}, indent=2) + "\n")
+    print(f"written to {out} under \"{key}\"")
+
+
+def _cpu_split_only(repeat: int, out: Path) -> None:
+    """One warm-up grade (it may build the dependency layer), then `repeat` warm grades, each with its CPU split."""
+    settings = Settings()
+    client = connect(settings)
+    root = Path(tempfile.mkdtemp(prefix="gbench-", dir="/tmp"))
+    splits: list[dict[str, Any]] = []
+    try:
+        grade_series(settings, root, cold=False, repeat=1)
+        grade_series(settings, root, cold=False, repeat=repeat, splits=splits, client=client)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    summary = summarize(splits)
+    _save_key(out, "cpu_split", summary)
+    print_row(summary)
 
 
 def _sibling(name: str) -> ModuleType:
