@@ -86,6 +86,8 @@ class SubmissionImage(Frozen):
     deps_key: str
     deps_cached: bool = Field(description="True when the dependency layer came from the cache.")
     requirements_sha256: str
+    base_image_id: str | None = None
+    base_image_digest: str | None = None
     build_log_tail: str = ""
 
 
@@ -326,7 +328,12 @@ class Provenance(Frozen):
 
     commit: str | None = None
     requirements_sha256: str | None = Field(None, description="sha256 of the root requirements.txt as committed.")
-    image_id: str | None = None
+    image_id: str | None = Field(None, description="The submission's image on its host (built there, so per host).")
+    base_image_id: str | None = None
+    base_image_digest: str | None = Field(
+        None, description="The base image's content (its layer's sha256): equal on two hosts that built the same base.",
+    )
+    host: str | None = Field(None, description="The host that graded it.")
     assignment_version: str | None = None
     deps_cached: bool | None = None
     dependency_format: str | None = Field(
@@ -341,6 +348,26 @@ class Provenance(Frozen):
     test_tools: list[str] = Field(
         [], description="What the grader added to run the candidate's own tests (pytest, coverage), when it added any.",
     )
+
+
+class EarlierGrade(Frozen):
+    """The grade a regrade replaced, and what differs between the two gradings (host, base image, code...)."""
+
+    status: Status
+    score: float
+    max_score: float
+    graded_at: datetime
+    host: str | None = None
+    differences: dict[str, tuple[str | None, str | None]] = Field(
+        {}, description="What differs, earlier then now, by name: commit, dependencies, base image, assignment "
+        "version, grader version, host. Empty: the same inputs on the same host.",
+    )
+    unknown: list[str] = Field([], description="What one of the two gradings did not record, so was not compared.")
+
+    @property
+    def same_inputs(self) -> bool:
+        """Everything graded was the same (the host aside): a change of score is the run's own."""
+        return not self.unknown and set(self.differences) <= {"host"}
 
 
 SIMILAR_FLOOR = 0.1
@@ -396,3 +423,4 @@ class GradeReport(Frozen):
         [], description="The closest earlier submissions of this assignment (top matches), as when graded."
     )
     cohort: CohortPosition | None = Field(None, description="Rank and percentile when graded; None when not placed.")
+    earlier: EarlierGrade | None = Field(None, description="The grade this regrade replaced; None for a first grade.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -68,7 +69,7 @@ def grade_submission(
     started = time.monotonic()
     assignment: Assignment | None = None
     source = SourceInfo(url=request.source, ref=request.ref)
-    provenance: dict[str, object] = {}
+    provenance: dict[str, object] = {"host": socket.gethostname()}
     logs: dict[str, str] = {}
     categories = None
     limits: list[str] = []
@@ -96,7 +97,10 @@ def grade_submission(
             dependencies = read_dependencies(snapshot)  # the policy, on the host, before any container
             provenance.update(dependencies.provenance())
             image = build.build_image(snapshot, settings, sandbox, dependencies)
-        provenance.update(image_id=image.image_id, deps_cached=image.deps_cached)
+        provenance.update(
+            image_id=image.image_id, deps_cached=image.deps_cached, base_image_id=image.base_image_id,
+            base_image_digest=image.base_image_digest,
+        )
         beside.start_candidate_tests(image, assignment, sandbox, snapshot.path)
         notify(Stage.boot)
         with _timed(timings, "boot_s"):

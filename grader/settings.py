@@ -55,6 +55,11 @@ class Paths(_Group):
         return self.data_dir / "snapshots"
 
     @property
+    def keeping_dir(self) -> Path:
+        """Graded code on its way into storage (`<id>/`), for seconds; the watchdog removes what a crash left."""
+        return self.data_dir / "keeping"
+
+    @property
     def redis_dir(self) -> Path:
         """Socket, pidfile and append-only file of the embedded redis-server."""
         return self.data_dir / "redis"
@@ -66,6 +71,9 @@ class IntakeSettings(_Group):
     allow_local_sources: bool = Field(True, description="Accept file:// URLs and local paths.")
     max_repo_bytes: int = Field(50 * 1024 * 1024, description="Cap on a fetched repository's size.")
     max_repo_files: int = Field(5000, description="Cap on the number of files in a submission.")
+    ca_bundle: Path = Field(
+        Path("/etc/ssl/certs/ca-certificates.crt"), description="The CA certificates git trusts when it fetches over HTTPS.",
+    )
 
 
 class SandboxSettings(_Group):
@@ -258,6 +266,10 @@ class StorageSettings(_Group):
 
     backend: Literal["local", "s3"] = Field(
         "local", description="local: reports in paths.reports_dir, the rest in paths.data_dir; s3: one bucket for all hosts."
+    )
+    local_root: Path | None = Field(
+        None, description="backend local: one folder for reports, kept code and check results, e.g. a file system "
+        "every host mounts; None: reports in paths.reports_dir, the rest in paths.data_dir.",
     )
     s3_bucket: str | None = Field(None, description="The bucket; required with backend s3 (it must exist).")
     s3_prefix: str = Field("", description="Prefix of every key in the bucket, e.g. `grader/` to share a bucket.")

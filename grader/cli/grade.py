@@ -39,7 +39,7 @@ def grade(
     with console.status("starting") as status:
         report = grade_submission(
             request, settings, on_stage=lambda stage: status.update(stage.description),
-            keep_code=settings.paths.snapshots_dir / request.id,
+            keep_code=settings.paths.keeping_dir / request.id,
         )
         status.update("placing in the cohort")
         report = _placed(report, settings, console, storage)

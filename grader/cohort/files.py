@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,25 @@ def keep_snapshot(tree: Path, dest: Path) -> Path | None:
         return None
     partial.rename(dest)
     return dest
+
+
+def sweep_keeping(folder: Path, older_than_s: float) -> list[str]:
+    """Remove what a crashed grading left on its way into storage (`keeping_dir`), once older than any grading can
+    be; the names removed."""
+    cutoff = time.time() - older_than_s
+    removed = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            stale = entry.lstat().st_mtime < cutoff
+        except FileNotFoundError:
+            continue
+        if stale:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return removed
 
 
 def kept_prefix(stored: str) -> str | None:

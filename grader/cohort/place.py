@@ -189,11 +189,11 @@ def place_graded(
     report: GradeReport, settings: Settings, engine: Engine, storage: Storage, *, report_path: str | None = None,
 ) -> GradeReport:
     """`place` for the callers that grade (`grader grade`, the queue's job), then the kept code (the pipeline's
-    local `snapshots_dir/<id>`) moved into storage: a failure here costs the comparison, never the grade; the
+    local `keeping_dir/<id>`) moved into storage: a failure here costs the comparison, never the grade; the
     report then has no `cohort`, which its pages read as "not placed"."""
     if report.status is not Status.graded:
         return report
-    kept = settings.paths.snapshots_dir / report.id
+    kept = settings.paths.keeping_dir / report.id
     try:
         assignment = assignment_or_none(settings.paths.assignments_dir, report.assignment)
         return place(
@@ -208,7 +208,7 @@ def place_graded(
 
 
 def _keep_in_storage(kept: Path, storage: Storage, submission_id: str) -> None:
-    """The local kept code moved to `snapshots/<id>` (nothing to do on a local storage, where it already is)."""
+    """The local kept code moved to `snapshots/<id>` (on this host's own disk, a rename)."""
     if not kept.is_dir():
         return
     try:

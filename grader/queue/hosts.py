@@ -1,5 +1,6 @@
 """Several grading hosts on one Redis: each publishes its workers' heartbeats there (grader/queue/watchdog.py), so a
-worker starting on a host can tell that others share its queue, and refuse a database only it can reach."""
+worker can tell that others share its queue, and refuse a database only it can reach: when it starts, and at each
+of its watchdog's sweeps, for a host that joins later."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import socket
 import redis
 
 from grader.errors import InfraError
-from grader.queue.watchdog import heartbeat_key
 from grader.settings import Settings
+
+
+def heartbeat_key(owner: str) -> str:
+    """The Redis key of a worker process's heartbeat; its owner is `host/pid:start`."""
+    return f"grader:worker:{owner}"
 
 
 def other_hosts(connection: redis.Redis, hostname: str) -> set[str]:

@@ -30,6 +30,7 @@ from grader.errors import InfraError
 from grader.models import GradeReport, Stage, Status, SubmissionRequest
 from grader.pipeline import grade_submission
 from grader.settings import Settings
+from grader.stages.regrade import compare_with_earlier, earlier_report
 from grader.stages.report import SIBLINGS, infra_report, store_report
 from grader.storage import REPORTS, Storage, open_storage, report_folder
 
@@ -101,7 +102,8 @@ def run_grading(record: SubmissionRecord, token: str, job: Job, context: WorkerC
 
     report: GradeReport | None = None
     try:
-        report = grade_submission(request, settings, on_stage=on_stage, keep_code=settings.paths.snapshots_dir / record.id)
+        report = grade_submission(request, settings, on_stage=on_stage, keep_code=settings.paths.keeping_dir / record.id)
+        report = compare_with_earlier(report, earlier_report(storage, final))  # a regrade keeps what it replaced
         report = place_graded(report, settings, store.engine, storage, report_path=f"{final}/report.json")
         error = report.reason if report.status is Status.infra_error else None
         store_report(report, storage, staging, pdf=settings.report.pdf)

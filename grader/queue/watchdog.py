@@ -28,12 +28,15 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from grader.assignments.model import assignment_or_none
+from grader.cohort.files import sweep_keeping
 from grader.cohort.place import expire_snapshots
 from grader.cohort.store import CohortStore
 from grader.db.store import Store, SubmissionRecord, utcnow
+from grader.errors import InfraError
 from grader.models import Status, SubmissionRequest
 from grader.owner import current_owner, proc_stat, process_alive, split_owner
 from grader.queue.broker import enqueue_grading, grading_queue, new_job_id
+from grader.queue.hosts import heartbeat_key, refuse_sqlite_across_hosts
 from grader.sandbox.docker import connect, remove_submission_resources
 from grader.sandbox.reaper import reap
 from grader.settings import Settings
@@ -49,10 +52,6 @@ def worker_owner() -> str:
     return current_owner()
 
 
-def heartbeat_key(owner: str) -> str:
-    return f"grader:worker:{owner}"
-
-
 class Watchdog:
     """The sweep one worker process runs on a timer; every dependency is passed in."""
 
@@ -64,6 +63,7 @@ class Watchdog:
         owner: str,
         docker_client: Callable[[], docker.DockerClient] | None = None,
         storage: Storage | None = None,
+        on_refusal: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -72,6 +72,8 @@ class Watchdog:
         self.owner = owner
         self.hostname = owner.rpartition("/")[0]
         self._docker_client = docker_client or (lambda: connect(settings))
+        self._on_refusal = on_refusal
+        self.refusal: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -94,19 +96,37 @@ class Watchdog:
             self.sweep()
 
     def sweep(self) -> None:
-        """One pass: heartbeat, recover gradings of dead owners, re-send lost jobs, expire kept code; never raises."""
-        for step in (self.beat, self.recover_abandoned, self.resend_lost, self.expire_kept_code):
+        """One pass: heartbeat, the hosts that share Redis, recover gradings of dead owners, re-send lost jobs, expire
+        kept code; never raises."""
+        for step in (self.beat, self.check_hosts, self.recover_abandoned, self.resend_lost, self.expire_kept_code):
             try:
                 step()
             except Exception:  # a Redis or database outage must not end the thread; next pass retries
                 log.exception("watchdog: %s failed", step.__name__)
 
     def expire_kept_code(self) -> int:
-        """Kept code past `snapshot_retention_days` goes even when no new grade of its assignment comes."""
+        """Kept code past `snapshot_retention_days` goes even when no new grade of its assignment comes; so does the
+        code a crashed grading of this host left on its way into storage."""
+        left = sweep_keeping(self.settings.paths.keeping_dir, self.settings.timeouts.job_limit_s)
+        if left:
+            log.warning("watchdog: removed code that crashed gradings left on the way to storage: %s", ", ".join(left))
         return expire_snapshots(CohortStore(self.store.engine), self.settings, self.storage)
 
     def beat(self) -> None:
         self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.queue.heartbeat_ttl_s)
+
+    def check_hosts(self) -> None:
+        """A host that joined this Redis after start-up makes a SQLite database wrong here too: say so once, and let
+        the worker stop taking jobs (`on_refusal`); the grading under way finishes."""
+        if self.refusal is not None:
+            return
+        try:
+            refuse_sqlite_across_hosts(self.settings, self.connection, self.hostname)
+        except InfraError as exc:
+            self.refusal = exc.reason
+            log.error("watchdog: %s; this worker stops taking jobs", exc.reason)
+            if self._on_refusal is not None:
+                self._on_refusal(exc.reason)
 
     def owner_dead(self, owner: str | None) -> bool:
         if not owner:

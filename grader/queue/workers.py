@@ -5,7 +5,9 @@ forked horse: the process that holds a lease is then the one that does the work,
 grading's death, and the watchdog can judge a lease by its owner's PID and start time. Each worker
 leads its own process group, so what a killed worker leaves behind (the hidden suite's pytest) can be
 killed as a group by the watchdog of another. The supervisor forwards SIGINT and SIGTERM (RQ's warm,
-then cold shutdown) and, unless in burst mode, starts a worker again when one dies.
+then cold shutdown) and, unless in burst mode, starts a worker again when one dies. A worker whose watchdog refuses
+the deployment (SQLite, and another host joined: grader/queue/hosts.py) ends with EXIT_REFUSED after its grading
+under way, and the supervisor then stops them all with that code rather than start one again.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from grader.storage import open_storage
 
 log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
+EXIT_REFUSED = 3
+"""A worker process's exit when its deployment is refused; `grader worker` ends with it (the CLI's EXIT_INFRA)."""
 
 
 def _die_with_supervisor(supervisor: int) -> None:
@@ -63,7 +67,10 @@ def run_worker_process(settings: Settings, burst: bool, supervisor: int | None =
     owner = worker_owner()
     storage = open_storage(settings)
     bind_context(WorkerContext(settings=settings, store=store, owner=owner, storage=storage))
-    watchdog = Watchdog(settings, store, connection, owner, storage=storage)
+    watchdog = Watchdog(
+        settings, store, connection, owner, storage=storage,
+        on_refusal=lambda _reason: os.kill(os.getpid(), signal.SIGTERM),  # RQ's warm shutdown, in the main thread
+    )
     watchdog.sweep()  # before the first job: a burst run after a crash recovers what the crash left
     watchdog.start()
     try:
@@ -73,12 +80,14 @@ def run_worker_process(settings: Settings, burst: bool, supervisor: int | None =
                 name=f"{owner.replace('/', '.').replace(':', '.')}.{uuid.uuid4().hex[:6]}",
             )
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-            if not burst or worker._stop_requested or not _work_pending(connection):
+            if not burst or worker._stop_requested or watchdog.refusal or not _work_pending(connection):
                 break
             time.sleep(1)
     finally:
         watchdog.stop()
         store.engine.dispose()
+    if watchdog.refusal:
+        sys.exit(EXIT_REFUSED)
 
 
 class Supervisor:
@@ -89,6 +98,7 @@ class Supervisor:
         self.concurrency = concurrency
         self.burst = burst
         self.stopping = False
+        self.refused = False
         self._context = multiprocessing.get_context("fork")  # no threads or connections exist yet here
         self.processes: list[BaseProcess] = []
 
@@ -114,6 +124,10 @@ class Supervisor:
         restarts = 0
         while any(p.is_alive() for p in self.processes) or (not self.burst and not self.stopping):
             for index, process in enumerate(self.processes):
+                if not process.is_alive() and process.exitcode == EXIT_REFUSED and not self.refused:
+                    log.error("worker process %s refused this deployment (see its log); stopping every worker", process.pid)
+                    self.refused = True
+                    self._forward(signal.SIGTERM, None)
                 if process.is_alive() or self.burst or self.stopping:
                     continue
                 process.join()
@@ -125,6 +139,8 @@ class Supervisor:
             time.sleep(0.5)
         for process in self.processes:
             process.join()
+        if self.refused or any(p.exitcode == EXIT_REFUSED for p in self.processes):
+            return EXIT_REFUSED
         failed = [p.exitcode for p in self.processes if p.exitcode not in (0, None)]
         return 1 if failed and not self.stopping else 0
 

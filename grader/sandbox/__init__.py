@@ -9,11 +9,22 @@ is a result.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
 Limits = Literal["candidate", "build", "relay", "services"]
+
+
+def layers_digest(layers: list[str]) -> str | None:
+    """An image's content digest from its layers' (the engine's `RootFS.Layers`): one layer's own digest, which is
+    the sha256 of the tarball it was imported from; for several, the sha256 of their list."""
+    if not layers:
+        return None
+    if len(layers) == 1:
+        return layers[0]
+    return "sha256:" + hashlib.sha256("\n".join(layers).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,10 @@ class Sandbox(Protocol):
         """InfraError saying how to start the engine when it does not answer."""
 
     def image_id(self, name: str) -> str | None: ...
+
+    def image_digest(self, name: str) -> str | None:
+        """The image's content: sha256 over its layers' digests, the same on any host that built the same files
+        (the image id is not, as it holds the build's time); None when there is no such image."""
 
     def build_image(self, context: IO[bytes], tag: str, submission_id: str, shared: bool = False) -> str:
         """Build an image from a tar context (no network); its id. A `shared` image (one dependency layer's

@@ -20,7 +20,7 @@ from docker.types import Mount
 
 from grader.errors import InfraError
 from grader.owner import current_owner
-from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer
+from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer, layers_digest
 from grader.sandbox.limits import container_limits
 from grader.sandbox.transport import BASE_URL, unix_session
 from grader.settings import Settings
@@ -161,6 +161,14 @@ class DockerSandbox:
                 return str(self.client.images.get(name).id)
             except docker.errors.ImageNotFound:
                 return None
+
+    def image_digest(self, name: str) -> str | None:
+        with engine_errors(f"reading the image {name}"):
+            try:
+                layers = self.client.images.get(name).attrs.get("RootFS", {}).get("Layers") or []
+            except docker.errors.ImageNotFound:
+                return None
+        return layers_digest(layers)
 
     def build_image(self, context: IO[bytes], tag: str, submission_id: str, shared: bool = False) -> str:
         labels = {KIND_LABEL: "runtime"} if shared else submission_labels(submission_id, "submission")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from grader.errors import InfraError
-from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer
+from grader.sandbox import ContainerSpec, ContainerState, ExecResult, LabelledContainer, layers_digest
 
 HttpApp = Callable[[str, str], tuple[int, str]]
 """(method, path) -> (status, body) of the fake app."""
@@ -70,6 +70,11 @@ class FakeSandbox:
     def image_id(self, name: str) -> str | None:
         self._call("image_id")
         return self.images.get(name)
+
+    def image_digest(self, name: str) -> str | None:
+        self._call("image_digest")
+        image = self.images.get(name)
+        return None if image is None else layers_digest([image, f"{image}-files"])  # content, not its id
 
     def build_image(self, context: IO[bytes], tag: str, submission_id: str, shared: bool = False) -> str:
         self._call("build_image")

@@ -201,5 +201,6 @@ def build_image(snapshot: Snapshot, settings: Settings, sandbox: Sandbox, deps: 
         image_id = sandbox.build_image(context, tag, snapshot.submission_id)
     return SubmissionImage(
         submission_id=snapshot.submission_id, image_id=image_id, tag=tag, deps_key=key, deps_cached=cached,
-        requirements_sha256=deps.sha256,
+        requirements_sha256=deps.sha256, base_image_id=base_id,
+        base_image_digest=sandbox.image_digest(settings.sandbox.base_image),
     )

@@ -63,7 +63,7 @@ def _git_config(transport: str) -> list[str]:
     return [arg for item in config for arg in ("-c", item)]
 
 
-def _git_env() -> dict[str, str]:
+def _git_env(ca_bundle: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": "/nonexistent",
@@ -73,18 +73,19 @@ def _git_env() -> dict[str, str]:
         "GIT_LFS_SKIP_SMUDGE": "1",
         "GIT_PROTOCOL_FROM_USER": "0",
         "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-        "GIT_SSL_CAINFO": os.environ.get("GIT_SSL_CAINFO", "/etc/ssl/certs/ca-certificates.crt"),
+        "GIT_SSL_CAINFO": str(ca_bundle),
     }
 
 
-def _run_git(args: list[str], cwd: Path, transport: str, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run_git(args: list[str], cwd: Path, transport: str, settings: Settings) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
             ["git", *_git_config(transport), *args],
-            cwd=cwd, env=_git_env(), capture_output=True, text=True, timeout=timeout, check=False,
+            cwd=cwd, env=_git_env(settings.intake.ca_bundle), capture_output=True, text=True,
+            timeout=settings.timeouts.clone_s, check=False,
         )
     except subprocess.TimeoutExpired:
-        raise Rejected(f"fetching the repository took longer than {timeout:.0f} s; is it too large?") from None
+        raise Rejected(f"fetching the repository took longer than {settings.timeouts.clone_s:.0f} s; is it too large?") from None
     except FileNotFoundError:
         raise InfraError("git is not installed on the grader's machine") from None
 
@@ -106,22 +107,21 @@ def fetch_snapshot(request: SubmissionRequest, settings: Settings) -> Snapshot:
     dest = settings.paths.work_dir / request.id / "src"
     shutil.rmtree(dest.parent, ignore_errors=True)
     dest.mkdir(parents=True)
-    timeout = settings.timeouts.clone_s
-    init = _run_git(["init", "-q", "."], dest, transport, timeout)
+    init = _run_git(["init", "-q", "."], dest, transport, settings)
     if init.returncode != 0:
         raise InfraError(f"git init failed: {init.stderr.strip()}")
     ref = request.ref or "HEAD"
     fetch = _run_git(
         ["fetch", "-q", "--depth", "1", "--no-tags", "--no-recurse-submodules", url, ref],
-        dest, transport, timeout,
+        dest, transport, settings,
     )
     if fetch.returncode != 0:
         raise Rejected(_explain_fetch_failure(fetch.stderr, url, request.ref), log_tail=fetch.stderr[-2000:])
-    _check_tree_size(_run_git(["ls-tree", "-r", "-l", "-z", "FETCH_HEAD"], dest, transport, timeout).stdout, settings)
-    checkout = _run_git(["checkout", "-q", "--detach", "FETCH_HEAD"], dest, transport, timeout)
+    _check_tree_size(_run_git(["ls-tree", "-r", "-l", "-z", "FETCH_HEAD"], dest, transport, settings).stdout, settings)
+    checkout = _run_git(["checkout", "-q", "--detach", "FETCH_HEAD"], dest, transport, settings)
     if checkout.returncode != 0:
         raise Rejected("the fetched commit could not be checked out", log_tail=checkout.stderr[-2000:])
-    commit = _run_git(["rev-parse", "HEAD"], dest, transport, timeout).stdout.strip()
+    commit = _run_git(["rev-parse", "HEAD"], dest, transport, settings).stdout.strip()
     shutil.rmtree(dest / ".git")
     _enforce_limits(*_tree_size(dest), settings)
     return Snapshot(

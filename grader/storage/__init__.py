@@ -116,14 +116,16 @@ def check_result_key(assignment_id: str) -> str:
 
 
 def open_storage(settings: Settings) -> Storage:
-    """The storage the settings name: `storage.backend` "local" (reports in `paths.reports_dir`, the rest in
-    `paths.data_dir`, the layout on disk as it always was) or "s3"."""
+    """The storage the settings name: `storage.backend` "local" (everything under `storage.local_root`, or else
+    reports in `paths.reports_dir` and the rest in `paths.data_dir`, the layout on disk as it always was) or "s3"."""
     from grader.storage.local import LocalStorage
 
     if settings.storage.backend == "s3":
         from grader.storage.s3 import S3Storage
 
         return S3Storage.from_settings(settings.storage)
+    if settings.storage.local_root is not None:
+        return LocalStorage(settings.storage.local_root)
     return LocalStorage(settings.paths.data_dir, areas={REPORTS: settings.paths.reports_dir})
 
 

@@ -159,3 +159,32 @@ def test_lost_job_of_a_queued_record_is_sent_again(settings, store, connection):
     with store.engine.begin() as conn:
         conn.execute(submissions.update().values(updated_at=utcnow() - timedelta(seconds=120)))
     assert watchdog.resend_lost() == []  # its job is queued now
+
+
+def test_code_a_crashed_grading_left_on_its_way_to_storage_is_removed(settings, store, connection):
+    """keeping/<id> older than a job can live is what a crash left: the sweep removes it, a fresh one stays."""
+    keeping = settings.paths.keeping_dir
+    for name in ("s-crashed", "s-now"):
+        (keeping / name).mkdir(parents=True)
+        (keeping / name / "app.py").write_text("app = 1")
+    old = time.time() - settings.timeouts.job_limit_s - 60
+    os.utime(keeping / "s-crashed", (old, old))
+    _watchdog(settings, store, connection).sweep()
+    assert sorted(p.name for p in keeping.iterdir()) == ["s-now"]
+
+
+def test_a_host_that_joins_later_is_noticed_by_the_sweep(settings, store, connection):
+    """SQLite, alone at start; another host's heartbeat appears: the next sweep refuses once and asks to stop."""
+    refusals: list[str] = []
+    watchdog = Watchdog(settings, store, connection, f"{HOST}/{os.getpid()}:{_start(os.getpid())}",
+                        docker_client=FakeDocker, on_refusal=refusals.append)  # type: ignore[arg-type]
+    watchdog.sweep()
+    assert refusals == [] and watchdog.refusal is None
+    connection.set(heartbeat_key("joined-later/7:9"), "1", ex=30)
+    watchdog.sweep()
+    watchdog.sweep()
+    assert len(refusals) == 1 and "other hosts (joined-later)" in refusals[0] and "DATABASE_URL" in refusals[0]
+    on_postgres = Watchdog(settings.replace(database_url="postgresql+psycopg://g:pw@127.0.0.1:1/g"), store, connection,
+                           "other/1:1", docker_client=FakeDocker, on_refusal=refusals.append)  # type: ignore[arg-type]
+    on_postgres.check_hosts()
+    assert len(refusals) == 1, "PostgreSQL is shared by every host: nothing to refuse"

@@ -3,6 +3,8 @@ HTTP through a real unix socket, no Docker and no Redis."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from grader.models import Status, SubmissionRequest
@@ -36,6 +38,9 @@ def test_a_submission_walks_every_stage_and_the_report_is_returned_not_written(t
     assert (report.score, report.max_score) == (10, 10)
     assert [t.outcome.value for c in report.categories for t in c.tests] == ["passed", "passed"]
     assert report.provenance.commit and report.timings.tests_s > 0
+    base = sandbox.images["grader-base:bookworm"]
+    assert report.provenance.host == socket.gethostname() and report.provenance.base_image_id == base
+    assert report.provenance.base_image_digest == sandbox.image_digest("grader-base:bookworm") != base
     assert report.timings.lane_boots_s == {"main": report.timings.boot_s}, "one lane: its boot is the whole boot"
     assert sandbox.containers == {} and sandbox.volumes == {}, "every container and volume of the job is removed"
     assert not (tiny.paths.reports_dir / report.id).exists(), "the pipeline writes nothing; its caller does"

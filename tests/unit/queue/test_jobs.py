@@ -10,7 +10,7 @@ import pytest
 from grader.cohort.store import CohortStore
 from grader.db.engine import open_store
 from grader.db.store import Store
-from grader.models import GradeReport, Stage, Status
+from grader.models import GradeReport, Provenance, Stage, Status
 from grader.queue import jobs
 from grader.queue.jobs import RetryGrading, WorkerContext, run_grading
 from grader.settings import Settings
@@ -45,8 +45,9 @@ def store(settings: Settings) -> Store:
 APP = "\n".join(f"def handler_{n}(request):\n    return {{'n': {n}, 'path': request.path}}\n" for n in range(30))
 
 
-def _pipeline(monkeypatch, status: Status, reason: str = "", score: float = 0.0):
-    """Replace grade_submission with one that reports stages and returns a report of `status` (it writes nothing)."""
+def _pipeline(monkeypatch, status: Status, reason: str = "", score: float = 0.0, host: str = "host-a"):
+    """Replace grade_submission with one that reports stages and returns a report of `status` (it writes nothing),
+    graded on `host`."""
 
     def fake(request, settings, on_stage=None, sandbox=None, keep_code=None):
         for stage in (Stage.intake, Stage.build, Stage.report):
@@ -57,6 +58,7 @@ def _pipeline(monkeypatch, status: Status, reason: str = "", score: float = 0.0)
         report = GradeReport(
             id=request.id, assignment=request.assignment, source={"url": request.source}, status=status,
             reason=reason, score=score, max_score=10, grader_version="test", created_at=datetime.now(UTC),
+            provenance=Provenance(host=host, base_image_digest="sha256:base", dependencies_sha256="d", assignment_version="1"),
         )
         return report
 
@@ -135,6 +137,22 @@ def test_a_new_grading_replaces_the_old_report(store, settings, monkeypatch):
     _run(store, settings, FakeJob(retries_left=0))
     assert json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())["score"] == 9
     assert store.get("s-1").score == 9  # type: ignore[union-attr]
+
+
+def test_a_regrade_on_another_host_keeps_the_grade_it_replaced(store, settings, monkeypatch):
+    """Host A graded 3, host B's regrade 9: the new report names the earlier grade, its host and what differs."""
+    _pipeline(monkeypatch, Status.graded, score=3, host="host-a")
+    _run(store, settings, FakeJob(retries_left=0))
+    first = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())
+    assert first["earlier"] is None and first["provenance"]["host"] == "host-a"
+    store.regrade("s-1", "j2")
+    store.acquire("s-1", "j2", "host-b/1:1", "t1")
+    _pipeline(monkeypatch, Status.graded, score=9, host="host-b")
+    _run(store, settings, FakeJob(retries_left=0))
+    earlier = json.loads((settings.paths.reports_dir / "s-1" / "report.json").read_text())["earlier"]
+    assert (earlier["score"], earlier["host"], earlier["status"]) == (3, "host-a", "graded")
+    assert earlier["differences"] == {"host": ["host-a", "host-b"]}
+    assert earlier["unknown"] == ["commit"], "the fake grading has no commit: not compared, not a difference"
 
 
 def test_job_timeout_is_derived_from_the_stage_limits():

@@ -32,6 +32,20 @@ def test_the_default_layout_is_the_one_of_before(settings):
     assert storage.path("checks/tiny.json") == settings.paths.data_dir / "checks" / "tiny.json"
 
 
+def test_a_local_root_holds_reports_kept_code_and_checks_alike(settings, tmp_path):
+    """storage.local_root (a folder every host mounts): every key under it, nothing in this host's own folders."""
+    shared = tmp_path / "shared"
+    storage = open_storage(settings.replace(storage={"backend": "local", "local_root": shared}))
+    assert isinstance(storage, LocalStorage)
+    storage.put("reports/s-1/report.json", b"{}")
+    storage.put("snapshots/s-1/app.py", b"app = 1")
+    storage.put("checks/tiny.json", b"[]")
+    assert sorted(p.relative_to(shared).as_posix() for p in shared.rglob("*") if p.is_file()) == [
+        "checks/tiny.json", "reports/s-1/report.json", "snapshots/s-1/app.py",
+    ]
+    assert not settings.paths.reports_dir.exists() and not settings.paths.snapshots_dir.exists()
+
+
 def test_a_link_planted_in_the_tree_is_not_followed_out(local, tmp_path):
     """A folder that is a link to outside the root is refused, as a '..' key is."""
     outside = tmp_path / "outside"

@@ -107,9 +107,10 @@ def test_side_by_side_reads_the_kept_code_from_storage(settings, bucket):
     """Two graded copies placed with a storage: their code is read back from it for the side-by-side view."""
     engine = open_store(settings).engine
     for sid in ("s-a", "s-b"):
-        assert keep_snapshot(REFERENCE, settings.paths.snapshots_dir / sid) is not None
+        assert keep_snapshot(REFERENCE, settings.paths.keeping_dir / sid) is not None
         place_graded(_report(sid, 90), settings, engine, bucket)
-        assert not (settings.paths.snapshots_dir / sid).exists() and bucket.list(f"snapshots/{sid}")
+        assert bucket.list(f"snapshots/{sid}")
+        assert not (settings.paths.keeping_dir / sid).exists() and not (settings.paths.snapshots_dir / sid).exists()
     cohort = CohortStore(engine)
     a, b = cohort.member("s-a"), cohort.member("s-b")
     assert a is not None and b is not None
