@@ -12,12 +12,12 @@ time of 200 is extrapolated from the measured rate, and printed as such.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +32,8 @@ from common import git_repository
 from grader.db.engine import open_store
 from grader.db.store import SubmissionRecord
 from grader.settings import PROJECT_ROOT, Settings
+from tests.loopback import free_port
+from tests.postgres import new_database, private_cluster
 
 SUBMISSIONS = 200
 POLLERS = 50
@@ -79,37 +81,7 @@ def _solution(root: Path) -> Path:
     return git_repository(solution, root, "burst")
 
 
-# --- the shared parts: PostgreSQL and Redis, private to this run -------------------------------------------------
-
-
-def _pg_tool(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None)
-    if not found:
-        raise SystemExit(f"bench: PostgreSQL's {name} is not installed (apt-get install postgresql)")
-    return str(found)
-
-
-def _as_postgres(program: str, *args: str) -> list[str]:
-    """PostgreSQL refuses to run as root; as root, its tools run as `nobody` (as tests/unit/db/conftest.py does)."""
-    command = [_pg_tool(program), *args]
-    return ["runuser", "-u", "nobody", "--", *command] if os.geteuid() == 0 else command
-
-
-def _start_postgres(folder: Path) -> str:
-    """A private cluster on a unix socket in `folder` (directly under /tmp: `nobody` must reach it); returns the
-    database URL of its `grader` database."""
-    if os.geteuid() == 0:
-        shutil.chown(folder, "nobody")
-    data = str(folder / "data")
-    subprocess.run(_as_postgres("initdb", "-D", data, "-A", "trust", "-U", "grader"), check=True, capture_output=True)
-    subprocess.run(_as_postgres("pg_ctl", "-D", data, "-o", f"-k {folder} -c listen_addresses='' -c max_connections=200",
-                                "-l", str(folder / "log"), "-w", "start"), check=True, capture_output=True)
-    subprocess.run(_as_postgres("createdb", "-h", str(folder), "-U", "grader", "grader"), check=True, capture_output=True)
-    return f"postgresql+psycopg://grader@/grader?host={folder}"
-
-
-def _stop_postgres(folder: Path) -> None:
-    subprocess.run(_as_postgres("pg_ctl", "-D", str(folder / "data"), "-m", "fast", "-w", "stop"), capture_output=True)
+# --- the shared parts, private to this run: Redis (PostgreSQL is tests/postgres.py's private_cluster) -------------
 
 
 def _start_redis(folder: Path) -> str:
@@ -148,12 +120,6 @@ def _start_worker(root: Path, host: str, env: dict[str, str], concurrency: int, 
     command = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *grader] if own_name else grader
     log = open(root / f"{host}.log", "wb")  # noqa: SIM115 - closed with the process's end
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_http(port: int, timeout: float) -> None:
@@ -300,16 +266,16 @@ def run(submissions: int = SUBMISSIONS, pollers: int = POLLERS, interval: float 
     """The whole burst; everything it starts (PostgreSQL, Redis, the web app, the workers) is stopped at the end."""
     root = Path(tempfile.mkdtemp(prefix="gburst-", dir="/tmp"))
     processes: list[subprocess.Popen[bytes]] = []
-    postgres, redis_dir = Path(tempfile.mkdtemp(prefix="gburst-pg-", dir="/tmp")), root / "redis"
+    redis_dir, postgres = root / "redis", contextlib.ExitStack()
     try:
         write_assignment(root)
         repository = _solution(root)
-        database_url = _start_postgres(postgres)
+        database_url = new_database(postgres.enter_context(private_cluster({"max_connections": 200}, must_start=True)))
         redis_url = _start_redis(redis_dir)
         web_env = _environment(root, "web", database_url, redis_url)
         own_names = _can_unshare()
         token = _token(web_env)  # also migrates the schema, before any worker starts
-        port = _free_port()
+        port = free_port()
         web_log = open(root / "web.log", "wb")  # noqa: SIM115
         processes.append(subprocess.Popen([sys.executable, "-m", "grader", "serve", "--workers", "0", "--port", str(port)],
                                           env=web_env, stdout=web_log, stderr=subprocess.STDOUT))
@@ -380,9 +346,8 @@ def run(submissions: int = SUBMISSIONS, pollers: int = POLLERS, interval: float 
             except subprocess.TimeoutExpired:
                 process.kill()
         _stop_redis(redis_dir)
-        _stop_postgres(postgres)
+        postgres.close()  # stops the cluster and removes its folder
         shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(postgres, ignore_errors=True)
 
 
 def print_table(results: dict[str, Any]) -> None:

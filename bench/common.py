@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:  # the benches run as `python bench/<name>.py` and import helpers of tests/ (tests.postgres)
+    sys.path.insert(0, ROOT)
 
 
 def busy_cpu_s() -> float:

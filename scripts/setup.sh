@@ -27,10 +27,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# detach LOG COMMAND...: start a daemon in its own session, stdin from /dev/null, stdout and stderr to LOG, and no other
+# descriptor of this shell (`nohup dockerd &` kept them all: under `flock`, dockerd held the lock for ever)
+detach() {
+    python3 -c 'import subprocess, sys
+log = open(sys.argv[1], "wb")
+subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True, start_new_session=True)' "$@"
+}
+
 if ! docker info >/dev/null 2>&1; then
     echo "setup: starting dockerd"
     mkdir -p /var/log
-    nohup dockerd >/var/log/grader-dockerd.log 2>&1 &
+    detach /var/log/grader-dockerd.log dockerd
     for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
     docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/grader-dockerd.log" >&2; exit 1; }
 fi

@@ -55,9 +55,12 @@ def serve(
         process.start()
         children.append(("workers", process))
     env = {**os.environ, "GRADER_REDIS_URL": settings.redis_url or ""}
+    # --no-control-socket: Gunicorn 25.1+ otherwise opens ~/.gunicorn/gunicorn.ctl, one path for every `grader serve` of
+    # the user on this host: each serve unlinks the last one's socket to bind its own, and removes the path on exit.
     web = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
-         "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-", "grader.web.wsgi:app"], env=env)
+         "--worker-class", "gthread", "--threads", "8", "--access-logfile", "-", "--no-control-socket",
+         "grader.web.wsgi:app"], env=env)
     children.append(("web", web))
     dispatcher = Dispatcher(settings, open_store(settings))
     dispatcher.start()

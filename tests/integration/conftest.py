@@ -1,13 +1,19 @@
-"""Integration fixtures: the real engine, real git repositories, and a check that nothing is left behind."""
+"""Integration fixtures: the real engine, real git repositories, a private redis-server, a check that nothing is left behind."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import boto3
 import docker
 import pytest
+import redis
 from moto.server import ThreadedMotoServer
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from grader.models import SubmissionRequest
 from grader.pipeline import grade_submission, new_submission_id
@@ -86,3 +92,55 @@ def grade(settings: Settings, engine: docker.DockerClient, graded_ids: list[str]
         return report
 
     return run
+
+
+class RedisServer:
+    """A private redis-server on a unix socket with append-only persistence, as a test starts it."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.socket = folder / "redis.sock"
+        self.url = f"unix://{self.socket}"
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["redis-server", "--port", "0", "--unixsocket", str(self.socket), "--dir", str(self.folder),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "yes",
+             "--pidfile", str(self.folder / "redis.pid"), "--logfile", str(self.folder / "redis.log")],
+            check=True, timeout=30,
+        )
+        wait_for(lambda: self._ping(), 10, "redis-server to answer")
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
+
+    def _ping(self) -> bool:
+        try:
+            return bool(self._client().ping())
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        try:
+            self._client().shutdown()
+        except redis.RedisError:
+            pass
+        wait_for(lambda: not self._ping() and not (self.folder / "redis.pid").exists(), 10, "redis-server to stop")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def redis_server(short_tmp: Path) -> Iterator[RedisServer]:
+    """A private redis-server for one test (the folder's name is short: unix socket paths are limited)."""
+    server = RedisServer(short_tmp / "r")
+    server.start()
+    yield server
+    server.stop()

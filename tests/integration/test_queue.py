@@ -13,20 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from grader.db.engine import open_store
 from grader.db.store import Store, SubmissionRecord
 from grader.models import Status
 from grader.settings import Settings
 from grader.storage import open_storage, read_stored
-from tests.integration.conftest import leftovers
+from tests.integration.conftest import RedisServer, leftovers, wait_for
 from tests.tiny import write_tiny_assignment
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -56,49 +53,6 @@ VARIANTS = {
     "nothing": app_files(hello="bye", answer="0"),
     "no-requirements": app_files(requirements=False),
 }
-
-
-class RedisServer:
-    """A private redis-server on a unix socket with append-only persistence, as a test starts it."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.socket = folder / "redis.sock"
-        self.url = f"unix://{self.socket}"
-
-    def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["redis-server", "--port", "0", "--unixsocket", str(self.socket), "--dir", str(self.folder),
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "yes",
-             "--pidfile", str(self.folder / "redis.pid"), "--logfile", str(self.folder / "redis.log")],
-            check=True, timeout=30,
-        )
-        wait_for(lambda: self._ping(), 10, "redis-server to answer")
-
-    def _client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket), retry=Retry(NoBackoff(), 0))
-
-    def _ping(self) -> bool:
-        try:
-            return bool(self._client().ping())
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        try:
-            self._client().shutdown()
-        except redis.RedisError:
-            pass
-        wait_for(lambda: not self._ping() and not (self.folder / "redis.pid").exists(), 10, "redis-server to stop")
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
 
 
 class QueueRig:
@@ -169,14 +123,6 @@ class QueueRig:
 @pytest.fixture
 def tiny_assignments(short_tmp: Path) -> Path:
     return write_tiny_assignment(short_tmp)
-
-
-@pytest.fixture
-def redis_server(short_tmp: Path) -> Iterator[RedisServer]:
-    server = RedisServer(short_tmp / "r")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,7 @@ from grader.sandbox.docker import OWNER_LABEL, SUBMISSION_LABEL, remove_submissi
 from grader.settings import Settings
 from grader.storage import open_storage
 from tests.conftest import REFERENCE
-from tests.integration.conftest import leftovers, s3_storage_fields
-from tests.integration.test_queue import RedisServer, wait_for
+from tests.integration.conftest import leftovers, s3_storage_fields, wait_for
 from tests.loopback import free_port
 from tests.postgres import new_database
 
@@ -124,14 +122,6 @@ class Host:
     def log(self) -> str:
         path = self.folder / "host.log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-
-@pytest.fixture
-def redis_server(short_tmp: Path) -> Iterator[RedisServer]:
-    server = RedisServer(short_tmp / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["s3", "filesystem"])
