@@ -1,13 +1,16 @@
 """The local images: the Debian base (mmdebstrap + docker import), the trusted relay (socat), and the trusted
 services image (PostgreSQL 15, Redis 7, Nginx from bookworm, also by mmdebstrap) that pods with services run.
 
-Each image carries the hash of its recipe in a label, so a rebuild is skipped when nothing changed.
+Each image carries the hash of its recipe in a label, so a rebuild is skipped when nothing changed. The Debian
+roots are built with a fixed SOURCE_DATE_EPOCH, so two hosts that build them from the same package versions get
+byte-identical tarballs, and the base image's layer digest (in every report's provenance) says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -31,6 +34,8 @@ _HOOKS = [
     f'chown {APP_UID}:{APP_UID} "$1/opt/venv" "$1/app" "$1/data"',
     'rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*',
 ]
+SOURCE_DATE_EPOCH = "1700000000"
+"""The time every file of a Debian root carries: mmdebstrap's output then depends only on the packages."""
 SERVICES_PACKAGES = ["postgresql-15", "redis-server", "nginx-light", "procps"]
 SERVICES_FILES = Path(__file__).parent / "services_files"
 _SERVICES_HOOKS = ['rm -rf "$1/var/cache/apt/archives"/*.deb "$1/var/lib/apt/lists"/*']
@@ -80,12 +85,12 @@ def build_base_image(client: docker.DockerClient, settings: Settings, force: boo
         with engine_errors(f"pulling {name}"):
             image = client.images.pull(name)
         return ImageStatus(name, image.id, built=False)
-    recipe = _recipe_hash(settings.sandbox.debian_suite, *BASE_PACKAGES, *_HOOKS)
+    recipe = _recipe_hash(settings.sandbox.debian_suite, *BASE_PACKAGES, *_HOOKS, SOURCE_DATE_EPOCH)
     if not force and (existing := _existing(client, name, recipe)):
         return ImageStatus(name, existing, built=False)
     with tempfile.TemporaryDirectory(prefix="grader-base-") as tmp:
         tarball = Path(tmp) / "base.tar"
-        _mmdebstrap(settings.sandbox.debian_suite, BASE_PACKAGES, _HOOKS, tarball)
+        build_base_root(settings.sandbox.debian_suite, tarball)
         changes = [
             f"LABEL {RECIPE_LABEL}={recipe} {KIND_LABEL}=base",
             "ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1",
@@ -108,6 +113,11 @@ def build_relay_image(client: docker.DockerClient, settings: Settings, base_id: 
     return ImageStatus(name, _build_from_dockerfile(client, name, dockerfile, recipe, {}), built=True)
 
 
+def build_base_root(suite: str, tarball: Path) -> None:
+    """The base image's root as a tarball: the same bytes from the same packages, on any host."""
+    _mmdebstrap(suite, BASE_PACKAGES, _HOOKS, tarball)
+
+
 def _mmdebstrap(suite: str, packages: list[str], hooks: list[str], tarball: Path) -> None:
     if shutil.which("mmdebstrap") is None:
         raise InfraError("mmdebstrap is not installed; run `apt-get install -y mmdebstrap` (or `make setup`)")
@@ -115,7 +125,8 @@ def _mmdebstrap(suite: str, packages: list[str], hooks: list[str], tarball: Path
         "mmdebstrap", "--variant=minbase", "--quiet", f"--include={','.join(packages)}",
         *(f"--customize-hook={hook}" for hook in hooks), suite, str(tarball),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    environment = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}  # our environment, made reproducible
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
     if result.returncode != 0:
         raise InfraError(f"mmdebstrap failed: {result.stderr[-2000:]}")
 
