@@ -5,6 +5,9 @@ POST /api/submissions            {"assignment", "repository", "ref"?, "submitter
 GET  /api/submissions/<id>       the status of `grader status --json`, plus "progress" and "queue_position"
 GET  /api/submissions/<id>/report  the full report JSON, with today's "similar" and "cohort" (404 until there is one)
 GET  /api/submissions/<id>/report.pdf, /junit.xml, /ctrf.json   the report's exports (404 until there is one)
+POST /api/submissions/<id>/regrade  grade a finished submission again -> 202 {"id", "status", ...}; 404 unknown,
+                                 409 while it is queued or running. The new report keeps the grade it replaced
+                                 ("earlier": score, host, and what differs between the two gradings)
 DELETE /api/submissions/<id>     administrators only (403): the record, reports, kept code and comparisons
                                  -> 200 {"deleted": id}; 404 unknown, 409 while it is queued or running
 GET  /api/assignments/<assignment>/cohort[?version=]   the cohort: n, mean, median, histogram, categories,
@@ -30,6 +33,7 @@ from grader.submissions import (
     delete_submission,
     load_report,
     record_submission,
+    regrade_submission,
     status_payload,
 )
 from grader.web.cohort import cohort_view, known_assignment
@@ -128,6 +132,17 @@ def report(submission_id: str) -> Response | tuple[Response, int]:
     if graded is None:
         return api_error(f"no report for {submission_id!r} (yet)", 404)
     return jsonify(live_report(graded, grader.cohort, grader.settings.cohort).model_dump(mode="json"))
+
+
+@bp.route("/submissions/<submission_id>/regrade", methods=["POST"])
+@token_required
+def regrade(submission_id: str) -> tuple[Response, int]:
+    grader = _grader()
+    try:
+        queued = regrade_submission(grader.store, grader.enqueue, submission_id)
+    except SubmitError as exc:
+        return api_error(exc.message, exc.status)
+    return jsonify(status_payload(queued.record, grader.store.queue_position(submission_id))), 202
 
 
 @bp.route("/submissions/<submission_id>", methods=["DELETE"])

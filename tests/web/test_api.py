@@ -29,6 +29,13 @@ def test_api_invitation_submit_status_report(client, users, tokens, git_repo, st
     assert report["score"] == 5 and report["categories"][0]["tests"][0]["id"].endswith("secret_name")
     bad = client.post("/api/submissions", json={"assignment": "tiny", "repository": "ftp://x"}, headers=auth)
     assert bad.status_code == 400 and bad.is_json
+    again = client.post(f"/api/submissions/{sid}/regrade", headers=auth)
+    assert again.status_code == 202 and again.get_json()["status"] == "queued"
+    assert [s for s, _ in enqueued] == [sid, sid] and enqueued[1][1] != enqueued[0][1], "a new job for the regrade"
+    busy = client.post(f"/api/submissions/{sid}/regrade", headers=auth)
+    assert busy.status_code == 409 and "queued" in busy.get_json()["error"]
+    assert client.post("/api/submissions/s-nope/regrade", headers=auth).status_code == 404
+    assert client.post(f"/api/submissions/{sid}/regrade").status_code == 401
 
 
 def _new_token_on_the_page(client, name: str) -> str:
