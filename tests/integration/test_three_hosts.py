@@ -3,9 +3,11 @@
 Two worker hosts (`grader worker`) and a web host (`grader serve --workers 0`), each in its own UTS namespace (its own
 `socket.gethostname()`, so owners read `host-a/pid:start`) with its own data directory, share a real redis-server, a
 private PostgreSQL cluster and the storage: a moto S3 server on loopback, or one folder all three mount as their
-reports folder (as NFS would be). Host A is killed mid-grade: every process of its namespace gets SIGKILL at once,
-and its job's containers are removed as its dying engine would take them. Host B's watchdog sees host A's heartbeat
-expire and regrades the job; every submission ends graded once, and the web host serves every report.
+`storage.local_root` (as NFS would be). Host A is killed mid-grade: every process of its namespace gets SIGKILL at
+once, and its job's containers are removed as its dying engine would take them. Host B's watchdog sees host A's
+heartbeat expire and regrades the job; every submission ends graded once, its code kept in the shared store, and
+the web host serves every report. Then host A comes back and regrades one of host B's: the new report names the
+grade it replaced, on host B, and finds that only the host differs (the same base image content).
 """
 
 from __future__ import annotations
@@ -126,9 +128,9 @@ class Host:
 
 @pytest.fixture(params=["s3", "filesystem"])
 def storage_env(request: pytest.FixtureRequest, short_tmp: Path) -> dict[str, str]:
-    """The storage every host is given: one S3 bucket, or one shared folder as every host's reports folder."""
+    """The storage every host is given: one S3 bucket, or one shared folder as every host's local root."""
     if request.param == "filesystem":
-        return {"GRADER_STORAGE__BACKEND": "local", "GRADER_REPORTS_DIR": str(short_tmp / "shared" / "reports")}
+        return {"GRADER_STORAGE__BACKEND": "local", "GRADER_STORAGE__LOCAL_ROOT": str(short_tmp / "shared")}
     fields = s3_storage_fields(request.getfixturevalue("s3_url"), f"three-hosts-{uuid.uuid4().hex[:8]}", prefix="grader/")
     return {f"GRADER_STORAGE__{name.upper()}": value for name, value in fields.items()}
 
@@ -197,6 +199,11 @@ def _remove_dead_host_resources(engine: docker.DockerClient, submission_id: str,
 
 def _reports_on_disk(*folders: Path) -> list[Path]:
     return [path for folder in folders for path in folder.rglob("report.json")]
+
+
+def _kept_on_disk(*folders: Path) -> list[Path]:
+    """Kept code in a host's own data directory, or left on its way to the store."""
+    return [path for folder in folders for area in ("snapshots", "keeping") for path in (folder / "var" / area).glob("*")]
 
 
 def test_a_dead_worker_host_loses_nothing(storage_env, postgres_host, redis_server, short_tmp, git_repo, engine,
@@ -277,14 +284,31 @@ def test_a_dead_worker_host_loses_nothing(storage_env, postgres_host, redis_serv
             code, report = api.call("GET", f"/api/submissions/{sid}/report")
             assert code == 200, report
             assert (report["id"], report["status"], report["score"], report["max_score"]) == (sid, "graded", 100, 100)
+            assert report["provenance"]["host"] == "host-b" and report["provenance"]["base_image_digest"], report
+            assert report["earlier"] is None, "host A never published the killed grading: nothing was replaced"
             assert storage.exists(f"reports/{sid}/report.json")
+            assert "notes_app/auth.py" in storage.list(f"snapshots/{sid}"), "its code kept where every host reads it"
         if storage_env["GRADER_STORAGE__BACKEND"] == "s3":
             assert _reports_on_disk(*(host.folder for host in hosts.values())) == [], "with S3 no report is on a disk"
         else:
             assert sorted(p.parent.name for p in _reports_on_disk(short_tmp / "shared")) == sorted(ids)
             assert _reports_on_disk(*(host.folder for host in hosts.values())) == []
+        assert _kept_on_disk(*(host.folder for host in hosts.values())) == [], "no host keeps code of its own"
 
         b.stop()
+        a.start("worker", "--concurrency", "1")  # host A is back; host B is gone: the regrade is A's
+        first = api.call("GET", f"/api/submissions/{ids[0]}/report")[1]
+        code, queued = api.call("POST", f"/api/submissions/{ids[0]}/regrade")
+        assert code == 202, queued
+        wait_for(lambda: (r := store.get(ids[0])) is not None and r.final and (r.owner or "").startswith("host-a/"),
+                 180, f"host A to regrade {ids[0]}\n{a.log()[-3000:]}")
+        code, regraded = api.call("GET", f"/api/submissions/{ids[0]}/report")
+        assert code == 200 and regraded["provenance"]["host"] == "host-a", regraded
+        earlier = regraded["earlier"]
+        assert (earlier["host"], earlier["score"], earlier["graded_at"][:19]) == ("host-b", 100, first["created_at"][:19])
+        assert earlier["differences"] == {"host": ["host-b", "host-a"]} and earlier["unknown"] == [], earlier
+        assert regraded["provenance"]["base_image_digest"] == first["provenance"]["base_image_digest"]
+        a.stop()
         assert leftovers(engine, ids) == []
         elapsed = time.monotonic() - started
         record_property("wall_s", round(elapsed, 1))
