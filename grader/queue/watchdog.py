@@ -63,7 +63,7 @@ class Watchdog:
         owner: str,
         docker_client: Callable[[], docker.DockerClient] | None = None,
         storage: Storage | None = None,
-        on_refusal: Callable[[str], None] | None = None,
+        on_refusal: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -73,6 +73,7 @@ class Watchdog:
         self.hostname = owner.rpartition("/")[0]
         self._docker_client = docker_client or (lambda: connect(settings))
         self._on_refusal = on_refusal
+        self._refusal_heard = False
         self.refusal: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -116,17 +117,18 @@ class Watchdog:
         self.connection.set(heartbeat_key(self.owner), "1", ex=self.settings.queue.heartbeat_ttl_s)
 
     def check_hosts(self) -> None:
-        """A host that joined this Redis after start-up makes a SQLite database wrong here too: say so once, and let
-        the worker stop taking jobs (`on_refusal`); the grading under way finishes."""
-        if self.refusal is not None:
-            return
-        try:
-            refuse_sqlite_across_hosts(self.settings, self.connection, self.hostname)
-        except InfraError as exc:
-            self.refusal = exc.reason
-            log.error("watchdog: %s; this worker stops taking jobs", exc.reason)
-            if self._on_refusal is not None:
-                self._on_refusal(exc.reason)
+        """A host that joined this Redis after start-up makes a SQLite database wrong here too: say so once, and ask
+        the worker to stop taking jobs (`on_refusal`, asked again each sweep until it answers that it heard); the
+        grading under way finishes."""
+        if self.refusal is None:
+            try:
+                refuse_sqlite_across_hosts(self.settings, self.connection, self.hostname)
+                return
+            except InfraError as exc:
+                self.refusal = exc.reason
+                log.error("watchdog: %s; this worker stops taking jobs", exc.reason)
+        if self._on_refusal is not None and not self._refusal_heard:
+            self._refusal_heard = self._on_refusal(self.refusal)
 
     def owner_dead(self, owner: str | None) -> bool:
         if not owner:

@@ -50,6 +50,15 @@ def _die_with_supervisor(supervisor: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _warm_shutdown(_reason: str) -> bool:
+    """SIGTERM to this process once RQ's work loop handles it (its warm shutdown: the job under way finishes);
+    False before, so that the watchdog asks again at its next sweep rather than the signal be lost."""
+    if getattr(signal.getsignal(signal.SIGTERM), "__name__", "") != "request_stop":
+        return False
+    os.kill(os.getpid(), signal.SIGTERM)
+    return True
+
+
 def _work_pending(connection: redis.Redis) -> bool:
     """Jobs still queued or waiting for a retry's back-off, which a burst worker must not walk away from."""
     queue = grading_queue(connection)
@@ -67,20 +76,17 @@ def run_worker_process(settings: Settings, burst: bool, supervisor: int | None =
     owner = worker_owner()
     storage = open_storage(settings)
     bind_context(WorkerContext(settings=settings, store=store, owner=owner, storage=storage))
-    watchdog = Watchdog(
-        settings, store, connection, owner, storage=storage,
-        on_refusal=lambda _reason: os.kill(os.getpid(), signal.SIGTERM),  # RQ's warm shutdown, in the main thread
-    )
+    watchdog = Watchdog(settings, store, connection, owner, storage=storage, on_refusal=_warm_shutdown)
     watchdog.sweep()  # before the first job: a burst run after a crash recovers what the crash left
     watchdog.start()
     try:
-        while True:
+        while not watchdog.refusal:
             worker = SimpleWorker(
                 [grading_queue(connection)], connection=connection,
                 name=f"{owner.replace('/', '.').replace(':', '.')}.{uuid.uuid4().hex[:6]}",
             )
             worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
-            if not burst or worker._stop_requested or watchdog.refusal or not _work_pending(connection):
+            if not burst or worker._stop_requested or not _work_pending(connection):
                 break
             time.sleep(1)
     finally:
