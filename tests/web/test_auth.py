@@ -18,6 +18,7 @@ API_ROUTES = [
     ("GET", "/api/submissions/s-000000000000/report.pdf"),
     ("GET", "/api/submissions/s-000000000000/junit.xml"),
     ("GET", "/api/submissions/s-000000000000/ctrf.json"),
+    ("POST", "/api/submissions/s-000000000000/regrade"),
     ("DELETE", "/api/submissions/s-000000000000"),
     ("GET", "/api/assignments/tiny/cohort"),
 ]

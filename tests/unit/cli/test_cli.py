@@ -119,7 +119,7 @@ def test_grade_of_a_rejected_source_writes_its_report_and_exits_2(runner: CliRun
 
 
 def test_a_running_stage_reads_as_the_one_table_of_stage_labels() -> None:
-    """`grader status` words a running stage with Stage.description (grader/models.py), the suite included."""
+    """`grader status` words a running stage with Stage.description (grader/models/report.py), the suite included."""
     now = datetime(2026, 1, 1)
     record = SubmissionRecord(
         id=UNKNOWN_ID, source="https://github.com/me/notes.git", ref=None, assignment="flask-notes", submitter=None,
