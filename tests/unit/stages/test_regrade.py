@@ -33,6 +33,13 @@ def test_the_same_inputs_on_another_host_are_called_the_same():
     assert 'id="earlier"' in html and "100 / 100" in html and "on another host" in html and "from the run itself" in html
 
 
+def test_a_regrade_of_an_infra_error_says_how_the_earlier_grading_ended():
+    """The grading it replaced died of our fault: no score is shown for it, its ending is."""
+    failed = samples.infra_error().model_copy(update={"id": samples.perfect().id})
+    html = render_html(compare_with_earlier(_graded("host-b", 100), failed))
+    assert "that ended as infra error" in html and "0 / " not in html.split('id="earlier"')[1][:400]
+
+
 def test_a_rebuilt_base_image_and_a_new_assignment_version_are_named():
     """Another base content is a changed input: the report names it, and does not call the inputs the same."""
     earlier = compare_with_earlier(
