@@ -204,13 +204,15 @@ class Webhooks:
 
 
 def payload(record: SubmissionRecord, storage: Storage) -> dict[str, Any]:
-    """The JSON a webhook receives: the status of `grader status --json`, the assignment and category scores."""
+    """The JSON a webhook receives: the status of `grader status --json`, the assignment and category scores, and
+    for a regrade the grade it replaced (`earlier`: score, host, what differs; None for a first grade)."""
     report = load_report(record, storage)
     return {
         "event": "grade.finished",
         "submission": {**record.status_json(), "assignment": record.assignment, "submitter": record.submitter,
                        "finished_at": record.finished_at.isoformat() if record.finished_at else None},
         "categories": [{"id": c.id, "score": c.score, "max_score": c.max_score} for c in report.categories] if report else [],
+        "earlier": report.earlier.model_dump(mode="json") if report and report.earlier else None,
     }
 
 

@@ -83,6 +83,7 @@ def test_signed_delivery_retried_until_it_succeeds_then_replayed(store, web_sett
     data = json.loads(body)
     assert data["event"] == "grade.finished" and data["submission"]["id"] == sid and data["submission"]["score"] == 5
     assert [c["id"] for c in data["categories"]] == ["hello", "answer"]
+    assert data["earlier"] is None, "a first grade replaced none"
     page = client.get("/admin/deliveries").get_data(as_text=True)
     assert sid in page
     assert client.post(f"/admin/deliveries/{delivery.id}/replay", data={"csrf_token": csrf_of(page)}).status_code == 302
